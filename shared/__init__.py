@@ -1,0 +1,1 @@
+"""The cancellation core (no I/O), its ports, and the adapters that implement them."""

@@ -1,0 +1,109 @@
+"""One exception hierarchy for every refusal the product gives, each carrying Graph's wire form.
+
+The HTTP edge turns a `GraphError` into Graph's error envelope in one place
+(`cancel.http`); nothing else formats error responses.
+"""
+
+from __future__ import annotations
+
+ITEM_NOT_FOUND = "The specified object was not found in the store."
+
+
+class GraphError(Exception):
+    status: int = 400
+    code: str = "BadRequest"
+    message: str = "The request is invalid."
+
+    def __init__(self, message: str | None = None) -> None:
+        if message is not None:
+            self.message = message
+        super().__init__(self.message)
+
+
+class NotOrganizer(GraphError):
+    status = 400
+    code = "ErrorInvalidRequest"
+    message = "Your request can't be completed. You need to be an organizer to cancel a meeting."
+
+
+class ItemNotFound(GraphError):
+    status = 404
+    code = "ErrorItemNotFound"
+    message = ITEM_NOT_FOUND
+
+
+class InvalidUser(GraphError):
+    status = 404
+    code = "ErrorInvalidUser"
+
+    def __init__(self, user: str) -> None:
+        super().__init__(f"The requested user '{user}' is invalid.")
+
+
+class IdMalformed(GraphError):
+    status = 400
+    code = "ErrorInvalidIdMalformed"
+    message = "Id is malformed."
+
+
+class MeRequiresDelegated(GraphError):
+    status = 400
+    code = "BadRequest"
+    message = "/me request is only valid with delegated authentication flow."
+
+
+class MissingToken(GraphError):
+    status = 401
+    code = "InvalidAuthenticationToken"
+    message = "Access token is empty."
+
+
+class InvalidToken(GraphError):
+    status = 401
+    code = "InvalidAuthenticationToken"
+    message = "Access token validation failure."
+
+
+class AccessDenied(GraphError):
+    status = 403
+    code = "ErrorAccessDenied"
+    message = "Access is denied. Check credentials and try again."
+
+
+class EmptyPayload(GraphError):
+    status = 400
+    code = "BadRequest"
+    message = "Empty Payload. JSON content expected."
+
+
+class MalformedJson(GraphError):
+    status = 400
+    code = "BadRequest"
+    message = (
+        "Unable to read JSON request payload. Please ensure Content-Type header is set "
+        "and payload is of valid JSON format."
+    )
+
+
+class RequestBodyRead(GraphError):
+    status = 400
+    code = "RequestBodyRead"
+
+
+class UnsupportedMediaType(GraphError):
+    status = 415
+    code = "UnsupportedMediaType"
+    message = "The request's Content-Type must be application/json."
+
+
+class PayloadTooLarge(GraphError):
+    status = 413
+    code = "RequestEntityTooLarge"
+
+
+class ServiceUnavailable(GraphError):
+    """Storage could not be reached: the client may retry; nothing was changed."""
+
+    status = 503
+    code = "ServiceNotAvailable"
+    message = "The service is temporarily unavailable. Please retry later."

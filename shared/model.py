@@ -1,0 +1,231 @@
+"""The calendar as the core sees it: Graph's shapes, who is calling, and what a cancel records.
+
+Graph resources are pydantic models whose aliases are Graph's camelCase names, so the same
+model reads the loader's JSON, is kept in the store and is returned by `GET` unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+CALENDARS_READ_WRITE = "Calendars.ReadWrite"
+
+
+class GraphModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
+    )
+
+    def to_graph(self) -> dict[str, object]:
+        return self.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+class EmailAddress(GraphModel):
+    name: str = ""
+    address: str
+
+
+class Recipient(GraphModel):
+    email_address: EmailAddress
+
+
+class ResponseStatus(GraphModel):
+    response: str = "none"
+    time: str = "0001-01-01T00:00:00Z"
+
+
+class Attendee(GraphModel):
+    type: Literal["required", "optional", "resource"] = "required"
+    status: ResponseStatus = ResponseStatus()
+    email_address: EmailAddress
+
+
+class DateTimeTimeZone(GraphModel):
+    date_time: str
+    time_zone: str = "UTC"
+
+
+class ItemBody(GraphModel):
+    content_type: Literal["text", "html"] = "text"
+    content: str = ""
+
+
+class Location(GraphModel):
+    display_name: str = ""
+
+
+EventType = Literal["singleInstance", "occurrence", "exception", "seriesMaster"]
+
+
+class Event(GraphModel):
+    """A Graph `event` in one mailbox (the organizer's or an attendee's copy)."""
+
+    id: str
+    i_cal_u_id: str
+    subject: str = ""
+    body: ItemBody = ItemBody()
+    start: DateTimeTimeZone
+    end: DateTimeTimeZone
+    location: Location = Location()
+    is_all_day: bool = False
+    is_cancelled: bool = False
+    is_organizer: bool
+    organizer: Recipient
+    attendees: tuple[Attendee, ...] = ()
+    type: EventType = "singleInstance"
+    series_master_id: str | None = None
+    cancelled_occurrences: tuple[str, ...] = ()
+    created_date_time: str
+    last_modified_date_time: str
+    change_key: str
+    sequence: int = 0
+    """iCalendar SEQUENCE of the meeting (not a Graph property; never returned by GET)."""
+
+    def to_graph(self) -> dict[str, object]:
+        graph = super().to_graph()
+        del graph["sequence"]
+        return graph
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an event sits in its mailbox: what the route's container must match."""
+
+    calendar_id: str
+    calendar_group_id: str
+    in_default_calendar: bool
+    in_default_calendar_group: bool
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    mailbox: str
+    event: Event
+    placement: Placement
+    etag: str
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The principal a validated bearer token names."""
+
+    kind: Literal["delegated", "application"]
+    object_id: str
+    tenant_id: str
+    permissions: frozenset[str]
+
+    @property
+    def is_delegated(self) -> bool:
+        return self.kind == "delegated"
+
+    def holds(self, permission: str) -> bool:
+        wanted = permission.casefold()
+        return any(p.casefold() == wanted for p in self.permissions)
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    user_principal_name: str
+    mail: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class Group:
+    id: str
+    display_name: str
+    mail: str
+    members: frozenset[str]
+
+
+# Which mailbox a route names.
+@dataclass(frozen=True)
+class Me:
+    pass
+
+
+@dataclass(frozen=True)
+class UserMailbox:
+    user: str  # object id or userPrincipalName, as written in the path
+
+
+@dataclass(frozen=True)
+class GroupMailbox:
+    group: str
+
+
+MailboxRef = Me | UserMailbox | GroupMailbox
+
+
+# Which container inside the mailbox a route names; the event must really be in it.
+@dataclass(frozen=True)
+class AnyCalendar:
+    pass
+
+
+@dataclass(frozen=True)
+class DefaultCalendar:
+    pass
+
+
+@dataclass(frozen=True)
+class NamedCalendar:
+    calendar: str
+
+
+@dataclass(frozen=True)
+class CalendarInDefaultGroup:
+    calendar: str
+
+
+@dataclass(frozen=True)
+class CalendarInGroup:
+    calendar_group: str
+    calendar: str
+
+
+Container = AnyCalendar | DefaultCalendar | NamedCalendar | CalendarInDefaultGroup | CalendarInGroup
+
+
+class Notification(GraphModel):
+    """The outbox record of one cancellation: everything the mail worker needs to tell attendees."""
+
+    id: str
+    mailbox: str
+    event_id: str
+    occurrence_id: str | None = None
+    i_cal_u_id: str
+    subject: str
+    organizer: Recipient
+    attendees: tuple[Attendee, ...]
+    start: DateTimeTimeZone
+    end: DateTimeTimeZone
+    original_start: str | None = None
+    sequence: int
+    comment: str | None
+    cancelled_at: str
+    status: Literal["pending", "delivered", "failed"] = "pending"
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class NotificationPointer:
+    """What the queue message carries: where the outbox row is, nothing more."""
+
+    mailbox: str
+    notification_id: str
+
+
+@dataclass(frozen=True)
+class EventCancelled:
+    """What a successful cancel records: the event's new state, read at `etag`, and its outbox row."""
+
+    mailbox: str
+    event: Event
+    etag: str
+    notification: Notification
