@@ -223,9 +223,14 @@ class NotificationPointer:
 
 @dataclass(frozen=True)
 class EventCancelled:
-    """What a successful cancel records: the event's new state, read at `etag`, and its outbox row."""
+    """What a successful cancel records: the event as read, its new state, and its outbox row."""
 
-    mailbox: str
+    previous: StoredEvent
     event: Event
-    etag: str
+    leaves_calendar: bool
+    """True when the event moves to Deleted Items; False when a series master stays."""
     notification: Notification
+
+    @property
+    def mailbox(self) -> str:
+        return self.previous.mailbox

@@ -1,0 +1,1 @@
+"""Developer tools for local work; not deployed."""

@@ -1,0 +1,55 @@
+"""The notification queue: a base64 message that points at an outbox row, nothing more."""
+
+from __future__ import annotations
+
+import json
+
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+
+from shared.model import NotificationPointer
+from shared.ports import QueueUnavailable
+
+
+def queue_client(connection: str, name: str) -> QueueClient:
+    """Base64 both ways: what the Functions queue trigger reads and writes."""
+    return QueueClient.from_connection_string(
+        connection,
+        name,
+        message_encode_policy=TextBase64EncodePolicy(),
+        message_decode_policy=TextBase64DecodePolicy(),
+    )
+
+
+def encode(pointer: NotificationPointer) -> str:
+    return json.dumps({"mailbox": pointer.mailbox, "notification": pointer.notification_id})
+
+
+def decode(text: str) -> NotificationPointer | None:
+    """The pointer a message carries, or None when it is not one of ours."""
+    try:
+        body = json.loads(text)
+        mailbox, notification = body["mailbox"], body["notification"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not (isinstance(mailbox, str) and isinstance(notification, str)):
+        return None
+    return NotificationPointer(mailbox, notification)
+
+
+class StorageQueue:
+    """The `NotificationQueue` port on Azure Queue Storage; creates the queue on first need."""
+
+    def __init__(self, client: QueueClient) -> None:
+        self.client = client
+
+    def enqueue(self, pointer: NotificationPointer) -> None:
+        message = encode(pointer)
+        try:
+            try:
+                self.client.send_message(message)
+            except ResourceNotFoundError:
+                self.client.create_queue()
+                self.client.send_message(message)
+        except AzureError as error:
+            raise QueueUnavailable(str(error)) from error
