@@ -94,6 +94,8 @@ class Azurite:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+        if self._process is not None and self._process.stderr is not None:
+            self._process.stderr.close()
         self._process = None
         self._workspace.cleanup()
 

@@ -5,19 +5,31 @@ from __future__ import annotations
 import json
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
-from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+from azure.storage.queue import (
+    LinearRetry,
+    QueueClient,
+    TextBase64DecodePolicy,
+    TextBase64EncodePolicy,
+)
 
 from shared.model import NotificationPointer
 from shared.ports import QueueUnavailable
 
 
 def queue_client(connection: str, name: str) -> QueueClient:
-    """Base64 both ways: what the Functions queue trigger reads and writes."""
+    """Base64 both ways (what the Functions queue trigger reads), and quick to give up.
+
+    A cancel has committed its outbox row before the put, so a put that fails costs only
+    latency until the sweeper re-sends: one retry after a second, not the SDK's minute.
+    """
     return QueueClient.from_connection_string(
         connection,
         name,
         message_encode_policy=TextBase64EncodePolicy(),
         message_decode_policy=TextBase64DecodePolicy(),
+        retry_policy=LinearRetry(backoff=1, retry_total=1, random_jitter_range=1),
+        connection_timeout=5,
+        read_timeout=10,
     )
 
 
