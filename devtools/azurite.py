@@ -6,6 +6,7 @@ Tests start one on free ports; the local run starts one on the usual ports (1000
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -88,7 +89,7 @@ class Azurite:
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
+            self._process.send_signal(signal.SIGINT)  # Azurite lingers for seconds on SIGTERM
             try:
                 self._process.wait(timeout=10)
             except subprocess.TimeoutExpired:

@@ -197,14 +197,14 @@ def _add_event(
 
 def load(tenant: dict[str, Any], settings: Settings) -> Loaded:
     loaded, directory_rows, calendar_rows = build(tenant)
-    service = TableServiceClient.from_connection_string(settings.storage_connection)
-    for name, rows in (
-        (settings.directory_table, directory_rows),
-        (settings.calendar_table, calendar_rows),
-    ):
-        with contextlib.suppress(ResourceExistsError):
-            service.create_table(name)
-        upsert_rows(service.get_table_client(name), rows)
+    with TableServiceClient.from_connection_string(settings.storage_connection) as service:
+        for name, rows in (
+            (settings.directory_table, directory_rows),
+            (settings.calendar_table, calendar_rows),
+        ):
+            with contextlib.suppress(ResourceExistsError):
+                service.create_table(name)
+            upsert_rows(service.get_table_client(name), rows)
     return loaded
 
 

@@ -30,11 +30,15 @@ ROOT = Path(__file__).resolve().parents[2]
 APP_ID = "11111111-2222-4333-8444-555555555555"
 
 
-def start_host(env: dict[str, str], *, http_only: bool = True) -> tuple[subprocess.Popen[bytes], str]:
+def start_host(
+    env: dict[str, str], *, http_only: bool = True
+) -> tuple[subprocess.Popen[bytes], str]:
     """`python -m devtools.host` as a developer runs it, on a free port."""
     port = free_port()
     command = [sys.executable, "-m", "devtools.host", "--port", str(port)]
-    command += ["--settings", str(ROOT / ".no-local-settings.json")] + (["--http-only"] if http_only else [])
+    command += ["--settings", str(ROOT / ".no-local-settings.json")] + (
+        ["--http-only"] if http_only else []
+    )
     process = subprocess.Popen(
         command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL
     )
@@ -67,6 +71,8 @@ class Stack:
     key: DevKey
     tenant: Loaded
     http: requests.Session
+    tables: TableServiceClient
+    notifications: QueueClient
 
     def user(self, upn: str) -> str:
         return self.tenant.users[upn.lower()].id
@@ -98,8 +104,7 @@ class Stack:
         return self.tenant.events[key]
 
     def rows(self, table: str | None = None) -> list[dict[str, Any]]:
-        service = TableServiceClient.from_connection_string(self.settings.storage_connection)
-        client = service.get_table_client(table or self.settings.calendar_table)
+        client = self.tables.get_table_client(table or self.settings.calendar_table)
         found = [dict(row) | {"etag": row.metadata["etag"]} for row in client.list_entities()]
         return sorted(found, key=lambda row: (row["PartitionKey"], row["RowKey"]))
 
@@ -109,12 +114,10 @@ class Stack:
             None,
         )
 
-    def queue(self) -> QueueClient:
-        return queue_client(self.settings.storage_connection, self.settings.notification_queue)
-
     def messages(self) -> list[dict[str, Any]]:
         with suppress(ResourceNotFoundError):
-            return [json.loads(m.content) for m in self.queue().peek_messages(max_messages=32)]
+            peeked = self.notifications.peek_messages(max_messages=32)
+            return [json.loads(message.content) for message in peeked]
         return []
 
     def snapshot(self) -> tuple[object, ...]:
@@ -134,12 +137,13 @@ def app_settings(azurite: Azurite, key: DevKey, **overrides: str) -> dict[str, s
     }
 
 
-def reset_storage(settings: Settings) -> None:
-    service = TableServiceClient.from_connection_string(settings.storage_connection)
+def reset_storage(
+    tables: TableServiceClient, notifications: QueueClient, settings: Settings
+) -> None:
     for table in (settings.calendar_table, settings.directory_table):
-        service.delete_table(table)
+        tables.delete_table(table)
     with suppress(ResourceNotFoundError):
-        queue_client(settings.storage_connection, settings.notification_queue).delete_queue()
+        notifications.delete_queue()
 
 
 @pytest.fixture(scope="session")
@@ -158,9 +162,11 @@ def host_url(host_env: dict[str, str]) -> Iterator[str]:
 def stack(host_url: str, host_env: dict[str, str], dev_key: DevKey) -> Iterator[Stack]:
     """A fresh demo tenant in empty storage, behind the running dev host."""
     settings = Settings.from_env(host_env)
-    reset_storage(settings)
+    tables = TableServiceClient.from_connection_string(settings.storage_connection)
+    notifications = queue_client(settings.storage_connection, settings.notification_queue)
+    reset_storage(tables, notifications, settings)
     tenant = load(json.loads(DEMO_TENANT.read_text()), settings)
     http = requests.Session()
     http.trust_env = False  # no proxies from the environment for loopback
-    yield Stack(host_url, settings, dev_key, tenant, http)
-    http.close()
+    with tables, notifications, http:
+        yield Stack(host_url, settings, dev_key, tenant, http, tables, notifications)

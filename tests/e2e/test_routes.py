@@ -49,7 +49,7 @@ def sdk_spelling(path: str) -> str:
 
 
 def fill(stack: Stack, template: str, key: str, user_form: str | None) -> str:
-    owner, event_id = stack.event(key)
+    _, event_id = stack.event(key)
     adele = stack.tenant.users[ADELE.lower()]
     calendars = stack.tenant.calendars[adele.id]
     values = {

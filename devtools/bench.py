@@ -1,0 +1,519 @@
+"""Benchmarks (DESIGN.md section 10): each figure beside its floor, measured in the same run.
+
+These machines are noisy, so nothing here is an absolute number to compare across runs: every
+figure is taken interleaved with its floor and reported as a ratio.
+
+- cancel latency: the real HTTP function in-process (`cancel_me_event`, dev token, Azurite)
+  versus the floor, the same storage work done with the raw SDK and nothing else: one point
+  read of the event row, one ETag-conditioned transaction (the row's replace plus an outbox
+  row), one base64 queue put. Each iteration cancels a different pre-loaded event.
+- cold start: `import function_app` in a fresh interpreter versus importing only the
+  third-party modules the app imports at module level (found by walking its import graph).
+  Timed inside the subprocess, so interpreter start-up is excluded from both.
+
+    python -m devtools.bench [--iterations 300] [--cold-runs 15] [--json PATH]
+
+It starts its own in-memory Azurite on free ports and a throwaway dev signing key, and
+asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import json
+import logging
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableClient, UpdateMode
+from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+
+from devtools.azurite import AZURITE_VERSION, TOOLS, Azurite
+from devtools.load import load
+from devtools.tokens import dev_auth_settings, ensure_dev_key, mint
+from shared.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+APP_PACKAGES = ("function_app", "cancel", "shared")
+"""The deployed code: what `import function_app` reaches, besides the libraries."""
+
+WARMUP = 20
+ATTENDEES = 3
+USER_ID = "5e1f3a2b-0c4d-4e6f-8a9b-00000000be4c"
+UPN = "bench.organizer@contoso.example"
+CALENDAR_TABLE = "benchcalendar"
+DIRECTORY_TABLE = "benchdirectory"
+QUEUE = "bench-cancellations"
+COMMENT_BODY = b'{"Comment":"bench"}'
+
+log = logging.getLogger(__name__)
+
+
+# --- pure helpers ------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100), interpolating linearly between closest ranks (numpy's
+    default), so p50 of an even count is the mean of the middle two."""
+    if not values:
+        raise ValueError("percentile of no values")
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile {q} is not within 0..100")
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def ratio(subject: float, floor: float) -> float:
+    """How many times the floor the subject costs; NaN when the floor is not positive."""
+    return subject / floor if floor > 0 else math.nan
+
+
+def fmt_ratio(value: float) -> str:
+    return "n/a" if math.isnan(value) or math.isinf(value) else f"{value:.2f}"
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Cancel latency samples in milliseconds, handler and floor taken interleaved."""
+
+    handler_ms: tuple[float, ...]
+    floor_ms: tuple[float, ...]
+
+    def figures(self) -> dict[str, float]:
+        h50, h99 = percentile(self.handler_ms, 50), percentile(self.handler_ms, 99)
+        f50, f99 = percentile(self.floor_ms, 50), percentile(self.floor_ms, 99)
+        return {
+            "handler_p50_ms": h50,
+            "handler_p99_ms": h99,
+            "floor_p50_ms": f50,
+            "floor_p99_ms": f99,
+            "ratio_p50": ratio(h50, f50),
+            "ratio_p99": ratio(h99, f99),
+        }
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    """Import times in milliseconds, each in a fresh interpreter, app and floor interleaved."""
+
+    app_ms: tuple[float, ...]
+    libraries_ms: tuple[float, ...]
+    libraries: tuple[str, ...]
+
+    def figures(self) -> dict[str, float]:
+        app, libraries = statistics.median(self.app_ms), statistics.median(self.libraries_ms)
+        return {
+            "app_median_ms": app,
+            "libraries_median_ms": libraries,
+            "ratio": ratio(app, libraries),
+        }
+
+
+def summary(latency: dict[str, float], cold: dict[str, float]) -> str:
+    """The two-line block every run ends with."""
+    return (
+        f"cancel latency  handler p50 {latency['handler_p50_ms']:.2f} ms  "
+        f"p99 {latency['handler_p99_ms']:.2f} ms | "
+        f"floor p50 {latency['floor_p50_ms']:.2f} ms  p99 {latency['floor_p99_ms']:.2f} ms | "
+        f"ratio p50 {fmt_ratio(latency['ratio_p50'])}  p99 {fmt_ratio(latency['ratio_p99'])}\n"
+        f"cold start      app {cold['app_median_ms']:.1f} ms | "
+        f"libraries {cold['libraries_median_ms']:.1f} ms | ratio {fmt_ratio(cold['ratio'])}"
+    )
+
+
+def spread(label: str, values: Sequence[float], unit: str = "ms") -> str:
+    """One line of detail: where the samples lie, beyond the headline figures."""
+    points = ", ".join(f"p{q} {percentile(values, q):.2f}" for q in (1, 10, 50, 90, 99))
+    return f"  {label:<10} {points}, max {max(values):.2f} {unit} ({len(values)} samples)"
+
+
+# --- what the app imports ------------------------------------------------------------------------
+
+
+def _module_file(root: Path, module: str) -> Path | None:
+    base = root.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _import_time_statements(body: Iterable[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Imports that run when the module is imported (not in functions or TYPE_CHECKING)."""
+    for node in body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+        elif isinstance(node, ast.If):
+            if not _is_type_checking(node.test):
+                yield from _import_time_statements(node.body)
+            yield from _import_time_statements(node.orelse)
+        elif isinstance(node, ast.Try):
+            for block in (node.body, node.orelse, node.finalbody, *(h.body for h in node.handlers)):
+                yield from _import_time_statements(block)
+
+
+def library_imports(
+    root: Path = ROOT, entry: str = "function_app", local: Sequence[str] = APP_PACKAGES
+) -> tuple[str, ...]:
+    """The non-stdlib modules that importing `entry` imports by name, following the app's own
+    modules (those under `local`) transitively. Lazy imports inside functions do not count."""
+    seen: set[str] = set()
+    libraries: set[str] = set()
+    pending = [entry]
+    while pending:
+        module = pending.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        path = _module_file(root, module)
+        if path is None:
+            continue
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        for node in _import_time_statements(ast.parse(path.read_text("utf-8")).body):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                base = node.module or ""
+                if node.level:
+                    parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*parent, base] if base else parent)
+                targets = [base]
+                # `from pkg import mod` imports the submodule when it is one.
+                targets += [
+                    f"{base}.{alias.name}"
+                    for alias in node.names
+                    if _module_file(root, f"{base}.{alias.name}") is not None
+                ]
+            for target in targets:
+                top = target.partition(".")[0]
+                if top in local:
+                    pending.append(target)
+                elif top not in sys.stdlib_module_names and top != "__future__":
+                    libraries.add(target)
+    # `import a.b.c` already imports `a.b` and `a`: keep only the deepest names.
+    return tuple(
+        sorted(name for name in libraries if not any(o.startswith(name + ".") for o in libraries))
+    )
+
+
+def import_probe(modules: Sequence[str]) -> str:
+    """Python source timing the import of `modules` from inside the interpreter."""
+    return (
+        "import time; t = time.perf_counter(); "
+        f"import {', '.join(modules)}; "
+        "print(time.perf_counter() - t)"
+    )
+
+
+# --- cold start ----------------------------------------------------------------------------------
+
+
+def _import_ms(code: str, env: dict[str, str]) -> float:
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"import probe failed ({done.returncode}): {done.stderr.strip()}")
+    return float(done.stdout.strip().splitlines()[-1]) * 1000
+
+
+def measure_cold_start(runs: int, env: dict[str, str]) -> ColdStart:
+    libraries = library_imports()
+    app_code, floor_code = import_probe(["function_app"]), import_probe(libraries)
+    # One untimed run of each: byte-code caches and the page cache are warm for both.
+    _import_ms(app_code, env)
+    _import_ms(floor_code, env)
+    app: list[float] = []
+    floor: list[float] = []
+    for run in range(runs):
+        if run % 2 == 0:
+            app.append(_import_ms(app_code, env))
+            floor.append(_import_ms(floor_code, env))
+        else:
+            floor.append(_import_ms(floor_code, env))
+            app.append(_import_ms(app_code, env))
+    return ColdStart(tuple(app), tuple(floor), libraries)
+
+
+# --- cancel latency ------------------------------------------------------------------------------
+
+
+def bench_tenant(count: int) -> dict[str, Any]:
+    """One organizer with `count` single-instance meetings of three external attendees each."""
+    events = []
+    for number in range(count):
+        slot = f"2026-12-{1 + number % 28:02d}T{8 + number % 9:02d}"
+        events.append(
+            {
+                "key": f"bench-{number}",
+                "owner": UPN,
+                "subject": f"Bench meeting {number}",
+                "body": {"contentType": "html", "content": f"<p>Agenda item {number}.</p>"},
+                "start": {"dateTime": f"{slot}:00:00.0000000", "timeZone": "UTC"},
+                "end": {"dateTime": f"{slot}:30:00.0000000", "timeZone": "UTC"},
+                "location": {"displayName": "Conf Room Bench"},
+                "attendees": [
+                    {"type": "required", "emailAddress": {"name": f"Guest {number}-{a}",
+                     "address": f"guest{number}.{a}@fabrikam.example"}}
+                    for a in range(ATTENDEES)
+                ],
+            }
+        )  # fmt: skip
+    return {
+        "users": [
+            {"id": USER_ID, "userPrincipalName": UPN, "mail": UPN, "displayName": "Bench Organizer"}
+        ],
+        "events": events,
+    }
+
+
+class Floor:
+    """The same storage work as one cancel, with the raw SDK and nothing else."""
+
+    def __init__(self, connection: str, table: str, queue: str) -> None:
+        self.table = TableClient.from_connection_string(connection, table)
+        self.queue = QueueClient.from_connection_string(
+            connection, queue, message_encode_policy=TextBase64EncodePolicy()
+        )
+        with contextlib.suppress(ResourceExistsError):
+            self.queue.create_queue()
+
+    def cancel(self, mailbox: str, event_id: str) -> None:
+        row = self.table.get_entity(mailbox, f"event|{event_id}")
+        moved = dict(row)
+        moved["Folder"] = "deleteditems"
+        outbox = {
+            "PartitionKey": mailbox,
+            "RowKey": f"outbox|{event_id}",
+            "Kind": "outbox",
+            "Status": "pending",
+            "CancelledAt": datetime.now(UTC).isoformat(),
+            "Notification": row["Event"],  # about the size of the app's notification record
+        }
+        self.table.submit_transaction(
+            [
+                ("update", moved, {"mode": UpdateMode.REPLACE, "etag": row.metadata["etag"],
+                                   "match_condition": MatchConditions.IfNotModified}),
+                ("create", outbox),
+            ]
+        )  # fmt: skip
+        self.queue.send_message(json.dumps({"mailbox": mailbox, "notification": event_id}))
+
+    def close(self) -> None:
+        self.table.close()
+        self.queue.close()
+
+
+def cancel_request(event_id: str, token: str) -> func.HttpRequest:
+    return func.HttpRequest(
+        "POST",
+        f"http://localhost:7071/api/me/events/{event_id}/cancel",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        route_params={"id": event_id},
+        body=COMMENT_BODY,
+    )
+
+
+def _timed_handler(handler: Callable[[func.HttpRequest], object], req: func.HttpRequest) -> float:
+    start = time.perf_counter_ns()
+    response = handler(req)
+    elapsed = time.perf_counter_ns() - start
+    if not isinstance(response, func.HttpResponse) or response.status_code != 202:
+        detail = response.get_body()[:500] if isinstance(response, func.HttpResponse) else response
+        status = getattr(response, "status_code", None)
+        raise RuntimeError(f"the handler answered {status} instead of 202: {detail!r}")
+    return elapsed / 1e6
+
+
+def _timed_floor(floor: Floor, mailbox: str, event_id: str) -> float:
+    start = time.perf_counter_ns()
+    floor.cancel(mailbox, event_id)
+    return (time.perf_counter_ns() - start) / 1e6
+
+
+def _check_cancelled(connection: str, mailbox: str, event_ids: Sequence[str]) -> None:
+    """Both sides really did their work: every event they were given left the calendar."""
+    with TableClient.from_connection_string(connection, CALENDAR_TABLE) as table:
+        for event_id in (event_ids[0], event_ids[-1]):
+            row = table.get_entity(mailbox, f"event|{event_id}")
+            if row["Folder"] != "deleteditems":
+                raise RuntimeError(f"event {event_id} was not cancelled")
+
+
+def measure_latency(connection: str, iterations: int, dev_dir: Path) -> Latency:
+    """Handler and floor against one Azurite, interleaved, each on its own pre-loaded events."""
+    key = ensure_dev_key(dev_dir)
+    os.environ.update(
+        {
+            "AzureWebJobsStorage": connection,
+            "CALENDAR_TABLE": CALENDAR_TABLE,
+            "DIRECTORY_TABLE": DIRECTORY_TABLE,
+            "NOTIFICATION_QUEUE": QUEUE,
+            **dev_auth_settings(key),
+        }
+    )
+    # Only now: the app reads its settings once, on first use, from this environment.
+    from cancel.events import cancel_me_event
+
+    rounds = WARMUP + iterations
+    loaded = load(bench_tenant(2 * rounds), Settings.from_env(os.environ))
+    targets = [loaded.events[f"bench-{number}"] for number in range(2 * rounds)]
+    mailbox = targets[0][0]
+    handler_events = [event for _, event in targets[0::2]]
+    floor_events = [event for _, event in targets[1::2]]
+    token = mint(key, subject_oid=USER_ID, lifetime_seconds=4 * 3600)
+
+    floor = Floor(connection, CALENDAR_TABLE, QUEUE)
+    handler_ms: list[float] = []
+    floor_ms: list[float] = []
+    try:
+        for number in range(rounds):
+            req = cancel_request(handler_events[number], token)
+            if number % 2 == 0:
+                handler = _timed_handler(cancel_me_event, req)
+                floor_time = _timed_floor(floor, mailbox, floor_events[number])
+            else:
+                floor_time = _timed_floor(floor, mailbox, floor_events[number])
+                handler = _timed_handler(cancel_me_event, req)
+            if number >= WARMUP:
+                handler_ms.append(handler)
+                floor_ms.append(floor_time)
+    finally:
+        floor.close()
+    _check_cancelled(connection, mailbox, handler_events)
+    _check_cancelled(connection, mailbox, floor_events)
+    return Latency(tuple(handler_ms), tuple(floor_ms))
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def azurite_version() -> str:
+    try:
+        manifest = json.loads((TOOLS / "node_modules" / "azurite" / "package.json").read_text())
+        return str(manifest["version"])
+    except (OSError, ValueError, KeyError):
+        return AZURITE_VERSION
+
+
+def _no_nan(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _no_nan(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_no_nan(item) for item in value]
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--iterations", type=int, default=300, help="timed cancels per side")
+    parser.add_argument("--cold-runs", type=int, default=15, help="fresh interpreters per side")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
+    args = parser.parse_args(argv)
+    if args.iterations < 1 or args.cold_runs < 1:
+        parser.error("--iterations and --cold-runs must be at least 1")
+
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    started = time.monotonic()
+    subprocess_env = dict(os.environ)  # before the benchmark's own settings are added
+
+    with Azurite() as emulator, tempfile.TemporaryDirectory(prefix="bench-key-") as dev_dir:
+        azurite = azurite_version()
+        print(f"cancel latency: {args.iterations} cancels per side, interleaved, "
+              f"after {WARMUP} warm-up; Azurite {azurite} in memory", flush=True)  # fmt: skip
+        latency = measure_latency(emulator.connection_string, args.iterations, Path(dev_dir))
+    print(spread("handler", latency.handler_ms))
+    print(spread("floor", latency.floor_ms))
+
+    print(f"cold start: {args.cold_runs} fresh interpreters per side, interleaved", flush=True)
+    cold = measure_cold_start(args.cold_runs, subprocess_env)
+    print(f"  libraries: {', '.join(cold.libraries)}")
+    print(spread("app", cold.app_ms))
+    print(spread("libraries", cold.libraries_ms))
+
+    elapsed = time.monotonic() - started
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    sdks = ", ".join(
+        f"{name} {_version(name)}"
+        for name in ("azure-functions", "azure-data-tables", "azure-storage-queue", "pydantic")
+    )
+    latency_figures, cold_figures = latency.figures(), cold.figures()
+    print()
+    print(summary(latency_figures, cold_figures))
+    print(f"iterations {args.iterations} (+{WARMUP} warm-up) | cold runs {args.cold_runs} | "
+          f"Azurite {azurite} | Python {python} | {sdks} | run {elapsed:.1f} s")  # fmt: skip
+
+    if args.json is not None:
+        document = {
+            "cancel_latency": latency_figures,
+            "cold_start": cold_figures,
+            "iterations": args.iterations,
+            "warmup": WARMUP,
+            "cold_runs": args.cold_runs,
+            "libraries": list(cold.libraries),
+            "azurite": azurite,
+            "python": python,
+            "platform": platform.platform(),
+            "seconds": elapsed,
+            "samples": {
+                "handler_ms": latency.handler_ms,
+                "floor_ms": latency.floor_ms,
+                "app_import_ms": cold.app_ms,
+                "libraries_import_ms": cold.libraries_ms,
+            },
+        }
+        # A ratio without a positive floor is NaN, which JSON cannot say: it is written as null.
+        text = json.dumps(_no_nan(document), indent=2, allow_nan=False)
+        args.json.write_text(text + "\n", "utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

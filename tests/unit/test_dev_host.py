@@ -1,0 +1,757 @@
+"""The local dev host serves a FunctionApp as `func start` would."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import pytest
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.functions.timer import TimerRequest
+from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+
+from devtools.azurite import Azurite
+from devtools.host import DevHost, http_response_parts, load_local_settings, main, read_body
+from devtools.host_routes import (
+    HostConfigurationError,
+    HttpRoute,
+    RouteTemplate,
+    check_function_names,
+    check_routes,
+    find_overlaps,
+    split_path,
+)
+from devtools.host_triggers import (
+    CronSchedule,
+    IntervalSchedule,
+    QueueSettings,
+    parse_schedule,
+    parse_timespan,
+    resolve_settings,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+GRAPH_CANCEL_ROUTES = [
+    "me/events/{id}/cancel",
+    "users/{user}/events/{id}/cancel",
+    "groups/{group}/events/{id}/cancel",
+    "me/calendar/events/{id}/cancel",
+    "users/{user}/calendar/events/{id}/cancel",
+    "groups/{group}/calendar/events/{id}/cancel",
+    "me/calendars/{cal}/events/{id}/cancel",
+    "users/{user}/calendars/{cal}/events/{id}/cancel",
+    "me/calendargroup/calendars/{cal}/events/{id}/cancel",
+    "users/{user}/calendargroup/calendars/{cal}/events/{id}/cancel",
+    "me/calendargroups/{grp}/calendars/{cal}/events/{id}/cancel",
+    "users/{user}/calendargroups/{grp}/calendars/{cal}/events/{id}/cancel",
+]
+GRAPH_READ_ROUTES = ["me/events/{id}", "users/{user}/events/{id}"]
+
+
+def echo(req: func.HttpRequest, status: int = 200) -> func.HttpResponse:
+    payload = {
+        "method": req.method,
+        "url": req.url,
+        "route": dict(req.route_params),
+        "params": dict(req.params),
+        "body": base64.b64encode(req.get_body()).decode(),
+        "headers": {key: req.headers[key] for key in req.headers if key.startswith("x-")},
+    }
+    return func.HttpResponse(json.dumps(payload), status_code=status, mimetype="application/json")
+
+
+def build_app() -> func.FunctionApp:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+    blueprint = func.Blueprint()
+
+    @blueprint.route(route="me/events/{id}/cancel", methods=["POST"])
+    def cancel_me(req: func.HttpRequest) -> func.HttpResponse:
+        return echo(req, 202)
+
+    @blueprint.route(
+        route="users/{user}/calendarGroups/{grp}/calendars/{cal}/events/{id:minlength(1)}/cancel",
+        methods=["POST"],
+    )
+    def cancel_user_group_calendar(req: func.HttpRequest) -> func.HttpResponse:
+        return echo(req, 202)
+
+    @app.route(route="me/events/{id}", methods=["GET"])
+    def get_me_event(req: func.HttpRequest) -> func.HttpResponse:
+        return echo(req)
+
+    @app.route(route="made", methods=["GET"])
+    def made(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(
+            "<p>made</p>", status_code=201, headers={"X-Made": "yes"}, mimetype="text/html"
+        )
+
+    @app.route(route="plain", methods=["GET"])
+    def plain(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(b"\x00\xff")
+
+    @app.route(route="fail")
+    def fail(req: func.HttpRequest) -> func.HttpResponse:
+        raise RuntimeError("secret detail")
+
+    @app.route(route="nothing")
+    def nothing(req: func.HttpRequest) -> None:
+        return None
+
+    @app.route(route="later/{x}", methods=["PUT"])
+    async def later(req: func.HttpRequest) -> func.HttpResponse:
+        return echo(req)
+
+    app.register_functions(blueprint)
+    return app
+
+
+def call(
+    host: DevHost,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", host.port, timeout=10)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="module")
+def host() -> Iterator[DevHost]:
+    with DevHost(build_app(), {}, {}, port=0) as served:
+        yield served
+
+
+def test_literals_match_case_insensitively_and_params_reach_the_function(host: DevHost) -> None:
+    status, _, body = call(host, "POST", "/API/Me/EVENTS/AAMk-1/Cancel", b"{}")
+    assert status == 202
+    assert json.loads(body)["route"] == {"id": "AAMk-1"}
+
+    path = "/api/users/u%40contoso.com/calendargroups/g/CALENDARS/c/events/e/cancel"
+    status, _, body = call(host, "POST", path, b"{}")
+    assert status == 202
+    assert json.loads(body)["route"] == {"user": "u@contoso.com", "grp": "g", "cal": "c", "id": "e"}
+
+
+def test_encoded_slash_stays_inside_its_segment(host: DevHost) -> None:
+    status, _, body = call(host, "POST", "/api/me/events/a%2Fb%20c/cancel", b"")
+    assert status == 202
+    assert json.loads(body)["route"] == {"id": "a/b c"}
+    assert call(host, "POST", "/api/me/events/a/b/cancel", b"")[0] == 404
+
+
+def test_trailing_slash_is_tolerated(host: DevHost) -> None:
+    assert call(host, "POST", "/api/me/events/x/cancel/", b"")[0] == 202
+    assert call(host, "POST", "/api/me/events/x/cancel//", b"")[0] == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/me/events/x/cancel"),
+        ("DELETE", "/api/me/events/x"),
+        ("POST", "/api/me/events/x/cancel/more"),
+        ("POST", "/me/events/x/cancel"),
+        ("GET", "/api/unknown"),
+        ("GET", "/api/me/events//"),
+        ("GET", "/"),
+    ],
+)
+def test_no_match_is_404_with_empty_body(host: DevHost, method: str, path: str) -> None:
+    status, headers, body = call(host, method, path)
+    assert (status, headers["content-length"], body) == (404, "0", b"")
+
+
+def test_body_headers_and_query_reach_the_function(host: DevHost) -> None:
+    raw = b'\x00{"Comment": "\xc3\xa9"}\xff'
+    status, _, body = call(
+        host,
+        "POST",
+        "/api/me/events/e1/cancel?a=1&a=2&b=&c=x%20y",
+        raw,
+        {"X-Client": "one", "Content-Type": "application/json"},
+    )
+    assert status == 202
+    seen = json.loads(body)
+    assert base64.b64decode(seen["body"]) == raw
+    assert seen["params"] == {"a": "1", "b": "", "c": "x y"}
+    assert seen["headers"] == {"x-client": "one"}
+    assert seen["method"] == "POST"
+    assert seen["url"].endswith("/api/me/events/e1/cancel?a=1&a=2&b=&c=x%20y")
+
+
+def test_chunked_request_body_is_read(host: DevHost) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", host.port, timeout=10)
+    try:
+        connection.request(
+            "POST", "/api/me/events/e/cancel", body=iter([b"ab", b"cde"]), encode_chunked=True
+        )
+        response = connection.getresponse()
+        assert response.status == 202
+        assert base64.b64decode(json.loads(response.read())["body"]) == b"abcde"
+    finally:
+        connection.close()
+
+
+def test_keep_alive_connection_serves_several_requests(host: DevHost) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", host.port, timeout=10)
+    try:
+        for _ in range(3):
+            connection.request("POST", "/api/me/events/e/cancel", body=b"{}")
+            response = connection.getresponse()
+            assert response.status == 202
+            response.read()
+    finally:
+        connection.close()
+
+
+def test_response_status_headers_and_body_are_returned(host: DevHost) -> None:
+    status, headers, body = call(host, "GET", "/api/made")
+    assert (status, body) == (201, b"<p>made</p>")
+    assert headers["x-made"] == "yes"
+    assert headers["content-type"] == "text/html; charset=utf-8"
+    assert headers["content-length"] == str(len(body))
+
+    status, headers, body = call(host, "GET", "/api/plain")
+    assert (status, body, headers["content-type"]) == (
+        200,
+        b"\x00\xff",
+        "text/plain; charset=utf-8",
+    )
+
+
+def test_async_function_is_awaited(host: DevHost) -> None:
+    status, _, body = call(host, "PUT", "/api/later/%C3%A9")
+    assert status == 200
+    assert json.loads(body)["route"] == {"x": "é"}
+
+
+def test_exception_is_500_with_empty_body_and_logged(
+    host: DevHost, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="devhost"):
+        status, headers, body = call(host, "POST", "/api/fail")
+    assert (status, headers["content-length"], body) == (500, "0", b"")
+    assert any(r.exc_info and "secret detail" in str(r.exc_info[1]) for r in caplog.records)
+    assert call(host, "GET", "/api/made")[0] == 201
+
+
+def test_returning_no_response_is_a_failure(host: DevHost) -> None:
+    status, _, body = call(host, "GET", "/api/nothing")
+    assert (status, body) == (500, b"")
+
+
+def test_one_log_line_per_request(host: DevHost, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="devhost"):
+        call(host, "GET", "/api/made?q=1")
+
+        def logged() -> bool:
+            lines = [r.getMessage() for r in caplog.records if r.name == "devhost"]
+            return any(line.startswith("GET /api/made?q=1 201 ") for line in lines)
+
+        wait_for(logged, timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("host_json", "prefix"),
+    [
+        ({"extensions": {"http": {"routePrefix": "v1"}}}, "/v1"),
+        ({"Extensions": {"HTTP": {"RoutePrefix": "/graph/v1.0/"}}}, "/graph/v1.0"),
+        ({"extensions": {"http": {"routePrefix": ""}}}, ""),
+        ({"version": "2.0"}, "/api"),
+    ],
+)
+def test_route_prefix_comes_from_host_json(host_json: dict[str, Any], prefix: str) -> None:
+    with DevHost(build_app(), host_json, {}, port=0) as served:
+        assert served.base_url == f"http://127.0.0.1:{served.port}{prefix}"
+        assert call(served, "POST", f"{prefix}/me/events/e/cancel", b"")[0] == 202
+        if prefix != "/api":
+            assert call(served, "POST", "/api/me/events/e/cancel", b"")[0] == 404
+
+
+def test_describe_lists_routes_like_func_start(host: DevHost) -> None:
+    lines = host.describe()
+    root = f"http://127.0.0.1:{host.port}/api"
+    assert f"cancel_me: [POST] {root}/me/events/{{id}}/cancel" in lines
+    assert f"fail: {root}/fail" in lines
+
+
+def test_stop_closes_idle_keep_alive_connections_quickly() -> None:
+    served = DevHost(build_app(), {}, {}, port=0).start()
+    connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+    connection.request("GET", "/api/made")
+    connection.getresponse().read()
+    started = time.monotonic()
+    served.stop()
+    assert time.monotonic() - started < 5
+    connection.close()
+    served.start()
+    try:
+        assert call(served, "GET", "/api/made")[0] == 201
+    finally:
+        served.stop()
+
+
+def test_graph_routes_do_not_overlap_and_each_path_finds_its_own() -> None:
+    routes = [
+        HttpRoute.create(f"cancel{i}", r, ["POST"]) for i, r in enumerate(GRAPH_CANCEL_ROUTES)
+    ]
+    routes += [HttpRoute.create(f"get{i}", r, ["GET"]) for i, r in enumerate(GRAPH_READ_ROUTES)]
+    check_routes(routes)
+    assert find_overlaps(routes) == []
+    for route in routes:
+        sample = [
+            s.text.upper() if not s.is_parameter else "p%2F1" for s in route.template.segments
+        ]
+        matching = [r for r in routes if r.template.match(sample) is not None]
+        assert matching == [route]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("me/events/{id}/cancel", "me/{container}/{id}/cancel"),
+        ("me/events/{id}/cancel", "ME/Events/{eventId}/CANCEL"),
+        ("users/{user}/events/{id}/cancel", "users/me/events/{id}/cancel"),
+        ("me/calendar/events/{id}/cancel", "me/{x:alpha}/events/{id}/cancel"),
+    ],
+)
+def test_overlapping_templates_are_refused(first: str, second: str) -> None:
+    with pytest.raises(HostConfigurationError, match="overlapping"):
+        check_routes([HttpRoute.create("a", first, ["POST"]), HttpRoute.create("b", second, None)])
+    check_routes([HttpRoute.create("a", first, ["POST"]), HttpRoute.create("b", second, ["GET"])])
+
+
+def test_host_refuses_an_app_with_overlapping_routes() -> None:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.route(route="me/events/{id}/cancel", methods=["POST"])
+    def one(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse()
+
+    @app.route(route="me/{folder}/{id}/cancel", methods=["POST", "GET"])
+    def two(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse()
+
+    with pytest.raises(HostConfigurationError, match=r"one .* two"):
+        DevHost(app, {}, {}, port=0)
+
+
+def test_templates_parse_constraints_and_refuse_unsupported_syntax() -> None:
+    template = RouteTemplate.parse("users/{user:regex(^[a-z]+$)}/events/{id:minlength(2)}")
+    assert [s.text for s in template.segments if s.is_parameter] == ["user", "id"]
+    assert template.match(split_path("/Users/ab/EVENTS/x%20y/")) == {"user": "ab", "id": "x y"}
+    for bad in [
+        "a/{id?}",
+        "a/{*rest}",
+        "a/{**rest}",
+        "a/file.{ext}",
+        "a/{id=1}",
+        "a//b",
+        "{x}/{X}",
+    ]:
+        with pytest.raises(HostConfigurationError):
+            RouteTemplate.parse(bad)
+
+
+@pytest.mark.parametrize("name", ["1cancel", "has space", "a.b", "x" * 129, "host", "_x", ""])
+def test_bad_function_names_are_refused(name: str) -> None:
+    with pytest.raises(HostConfigurationError):
+        check_function_names([name])
+
+
+def test_function_names_are_unique_ignoring_case() -> None:
+    check_function_names(["cancel_me", "Cancel-Me", "x" * 128])
+    with pytest.raises(HostConfigurationError, match="not unique"):
+        check_function_names(["cancel_me", "Cancel_Me"])
+
+
+def test_host_refuses_an_app_with_a_bad_function_name() -> None:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.function_name("bad.name")
+    @app.route(route="ok")
+    def handler(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse()
+
+    with pytest.raises(HostConfigurationError, match=r"bad\.name"):
+        DevHost(app, {}, {}, port=0)
+
+
+@pytest.mark.parametrize("route", ["admin/x", "Runtime/webhooks", "administrator", "/admin"])
+def test_reserved_route_prefixes_are_refused(route: str) -> None:
+    with pytest.raises(HostConfigurationError, match="built-in routes"):
+        check_routes([HttpRoute.create("f", route, ["GET"])])
+
+
+def test_host_refuses_reserved_route_and_unsupported_bindings() -> None:
+    admin_app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @admin_app.route(route="admin/stuff")
+    def stuff(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse()
+
+    with pytest.raises(HostConfigurationError, match="built-in routes"):
+        DevHost(admin_app, {}, {}, port=0)
+
+    output_app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @output_app.route(route="out")
+    @output_app.queue_output(arg_name="out", queue_name="q", connection="AzureWebJobsStorage")
+    def with_output(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:
+        return func.HttpResponse()
+
+    with pytest.raises(HostConfigurationError, match="queue"):
+        DevHost(output_app, {}, {}, port=0)
+
+
+def test_read_body_reads_exactly_content_length_or_chunks() -> None:
+    headers = Message()
+    headers["Content-Length"] = "3"
+    assert read_body(headers, io.BytesIO(b"abcdef")) == b"abc"
+    chunked = Message()
+    chunked["Transfer-Encoding"] = "chunked"
+    stream = io.BytesIO(b"2;ext=1\r\nab\r\n1\r\nc\r\n0\r\nTrailer: x\r\n\r\nNEXT")
+    assert read_body(chunked, stream) == b"abc"
+    assert stream.read() == b"NEXT"
+    with pytest.raises(ValueError, match="invalid literal"):
+        read_body(chunked, io.BytesIO(b"zz\r\n"))
+
+
+def test_http_response_parts_follow_the_worker_encoding() -> None:
+    response = func.HttpResponse(b"{}", status_code=202, mimetype="application/json")
+    assert http_response_parts(response) == (202, [("Content-Type", "application/json")], b"{}")
+    explicit = func.HttpResponse("x", headers={"Content-Type": "application/problem+json"})
+    assert http_response_parts(explicit)[1] == [("Content-Type", "application/problem+json")]
+    assert http_response_parts("hi") == (
+        200,
+        [("Content-Type", "text/plain; charset=utf-8")],
+        b"hi",
+    )
+    with pytest.raises(TypeError):
+        http_response_parts({"not": "a response"})
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("00:00:05", 5.0),
+        ("00:01", 60.0),
+        ("1.02:03:04", 93784.0),
+        ("00:00:00.25", 0.25),
+        (1500, 1.5),
+    ],
+)
+def test_parse_timespan(value: str | int, seconds: float) -> None:
+    assert parse_timespan(value) == seconds
+
+
+def test_parse_timespan_refuses_garbage() -> None:
+    with pytest.raises(HostConfigurationError):
+        parse_timespan("5 seconds")
+
+
+def test_timespan_schedule_repeats_at_its_interval() -> None:
+    schedule = parse_schedule("00:00:05")
+    assert isinstance(schedule, IntervalSchedule)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    assert schedule.next_after(start) == datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("expression", "after", "expected"),
+    [
+        ("0 */5 * * * *", datetime(2026, 1, 1, 0, 1, 2), datetime(2026, 1, 1, 0, 5)),
+        ("*/10 * * * * *", datetime(2026, 1, 1, 0, 1, 2), datetime(2026, 1, 1, 0, 1, 10)),
+        ("0 30 9 * * MON-FRI", datetime(2026, 1, 2, 10), datetime(2026, 1, 5, 9, 30)),
+        ("0 0 0 13 * 5", datetime(2026, 1, 1), datetime(2026, 2, 13)),
+    ],
+)
+def test_ncrontab_schedule_has_seconds_first_and_ands_day_fields(
+    expression: str, after: datetime, expected: datetime
+) -> None:
+    schedule = parse_schedule(expression)
+    assert isinstance(schedule, CronSchedule)
+    assert schedule.next_after(after.replace(tzinfo=UTC)) == expected.replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "expression", ["*/5 * * * *", "0 0 0 * * * *", "0 61 * * * *", "soon", "00:00:00"]
+)
+def test_invalid_schedules_are_refused(expression: str) -> None:
+    with pytest.raises(HostConfigurationError):
+        parse_schedule(expression)
+
+
+def test_timer_runs_on_startup_and_on_schedule() -> None:
+    app = func.FunctionApp()
+    fired: list[TimerRequest] = []
+    enough = threading.Event()
+
+    @app.timer_trigger(schedule="%TICK%", arg_name="timer", run_on_startup=True)
+    def tick(timer: TimerRequest) -> None:
+        fired.append(timer)
+        if len(fired) >= 2:
+            enough.set()
+
+    started = time.monotonic()
+    with DevHost(app, {}, {"TICK": "00:00:01"}, port=0):
+        assert enough.wait(5)
+    assert 0.8 < time.monotonic() - started < 3
+    assert all(isinstance(t, TimerRequest) and not t.past_due for t in fired)
+    assert set(fired[1].schedule_status) == {"Last", "Next", "LastUpdated"}
+
+
+def test_queue_settings_from_host_json() -> None:
+    assert QueueSettings.from_host_json({}) == QueueSettings()
+    settings = QueueSettings.from_host_json(
+        {
+            "extensions": {
+                "Queues": {
+                    "maxPollingInterval": 500,
+                    "VisibilityTimeout": "00:00:10",
+                    "batchSize": 64,
+                    "maxDequeueCount": 2,
+                    "messageEncoding": "None",
+                }
+            }
+        }
+    )
+    assert settings == QueueSettings(0.5, 10.0, 32, 2, "none")
+    with pytest.raises(HostConfigurationError):
+        QueueSettings.from_host_json({"extensions": {"queues": {"messageEncoding": "utf8"}}})
+
+
+def test_settings_expressions_are_resolved_from_env() -> None:
+    assert resolve_settings("%Queue%-x", {"Queue": "cancellations"}) == "cancellations-x"
+    with pytest.raises(HostConfigurationError, match="Missing"):
+        resolve_settings("%Missing%", {})
+
+
+def test_queue_trigger_needs_its_connection_setting() -> None:
+    app = func.FunctionApp()
+
+    @app.queue_trigger(arg_name="msg", queue_name="work", connection="Storage")
+    def worker(msg: func.QueueMessage) -> None:
+        return None
+
+    with pytest.raises(HostConfigurationError, match="Storage"):
+        DevHost(app, {}, {}, port=0)
+    DevHost(app, {}, {}, port=0, run_background_triggers=False)
+    DevHost(app, {}, {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}, port=0)
+
+
+def test_local_settings_do_not_override_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "local.settings.json"
+    path.write_text(json.dumps({"IsEncrypted": False, "Values": {"A": "file", "B": "file"}}))
+    environ = {"A": "env"}
+    load_local_settings(path, environ)
+    assert environ == {"A": "env", "B": "file"}
+    load_local_settings(tmp_path / "missing.json", environ)
+
+
+def test_cli_loads_settings_before_import_and_serves(tmp_path: Path) -> None:
+    (tmp_path / "tiny_app.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+            import azure.functions as func
+
+            GREETING = os.environ["GREETING"]
+            app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+            @app.route(route="hello/{name}", methods=["GET"])
+            def hello(req: func.HttpRequest) -> func.HttpResponse:
+                return func.HttpResponse(f"{GREETING} {req.route_params['name']}")
+            """
+        )
+    )
+    (tmp_path / "host.json").write_text('{"extensions": {"http": {"routePrefix": "p"}}}')
+    (tmp_path / "local.settings.json").write_text('{"Values": {"GREETING": "hi"}}')
+    env = {k: v for k, v in os.environ.items() if k != "GREETING"}
+    command = [sys.executable, "-m", "devtools.host", "--port", "0", "--app", "tiny_app"]
+    process = subprocess.Popen(
+        [*command, "--app-dir", str(tmp_path), "--http-only"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = ""
+        while "hello:" not in line:
+            line = process.stdout.readline()
+            assert line, "the dev host exited before listing its functions"
+        assert "[GET] http://127.0.0.1:" in line
+        url = line.split("] ", 1)[1].strip()
+        port = int(url.split(":")[2].split("/")[0])
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/p/hello/bob")
+        assert connection.getresponse().read() == b"hi bob"
+        connection.close()
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_cli_refuses_an_app_the_host_would_refuse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "clashing_app.py").write_text(
+        textwrap.dedent(
+            """
+            import azure.functions as func
+
+            app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+            @app.route(route="me/events/{id}")
+            def one(req: func.HttpRequest) -> func.HttpResponse:
+                return func.HttpResponse()
+
+            @app.route(route="me/{folder}/{id}", methods=["GET"])
+            def two(req: func.HttpRequest) -> func.HttpResponse:
+                return func.HttpResponse()
+            """
+        )
+    )
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    arguments = ["--app", "clashing_app", "--app-dir", str(tmp_path), "--port", "0"]
+    assert main(arguments) == 1
+    assert "overlapping HTTP routes" in capsys.readouterr().err
+
+
+@pytest.fixture
+def queue_connection(azurite: Azurite) -> str:
+    """The queue trigger against real Queue Storage: the session's Azurite."""
+    return azurite.connection_string
+
+
+QUEUE_HOST_JSON = {
+    "extensions": {
+        "queues": {
+            "maxPollingInterval": "00:00:00.5",
+            "visibilityTimeout": "00:00:00",
+            "maxDequeueCount": 2,
+            "batchSize": 4,
+        }
+    }
+}
+
+
+def queue_app(handler: Callable[[func.QueueMessage], None]) -> func.FunctionApp:
+    app = func.FunctionApp()
+
+    @app.queue_trigger(arg_name="msg", queue_name="%WORK_QUEUE%", connection="Storage")
+    def worker(msg: func.QueueMessage) -> None:
+        handler(msg)
+
+    return app
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.1)
+
+
+def raw_messages(connection: str, queue: str) -> list[str]:
+    with QueueClient.from_connection_string(connection, queue) as client:
+        try:
+            return [str(m.content) for m in client.peek_messages(max_messages=32)]
+        except ResourceNotFoundError:
+            return []
+
+
+def send(connection: str, queue: str, content: str, *, base64_encode: bool = True) -> None:
+    policy = TextBase64EncodePolicy() if base64_encode else None
+    with QueueClient.from_connection_string(
+        connection, queue, message_encode_policy=policy
+    ) as client:
+        with contextlib.suppress(ResourceExistsError):
+            client.create_queue()
+        client.send_message(content)
+
+
+def test_queue_message_success_deletes_it(queue_connection: str) -> None:
+    queue = f"devhost-{uuid.uuid4().hex[:12]}"
+    seen: list[func.QueueMessage] = []
+    send(queue_connection, queue, "héllo {}")
+    env = {"Storage": queue_connection, "WORK_QUEUE": queue}
+    with DevHost(queue_app(seen.append), QUEUE_HOST_JSON, env, port=0):
+        wait_for(lambda: bool(seen))
+        wait_for(lambda: raw_messages(queue_connection, queue) == [])
+    assert seen[0].get_body() == "héllo {}".encode()
+    assert seen[0].dequeue_count == 1
+    assert seen[0].id
+    assert seen[0].pop_receipt
+    assert seen[0].insertion_time is not None
+
+
+def test_failing_message_is_retried_then_poisoned(queue_connection: str) -> None:
+    queue = f"devhost-{uuid.uuid4().hex[:12]}"
+    counts: list[int | None] = []
+
+    def failing(msg: func.QueueMessage) -> None:
+        counts.append(msg.dequeue_count)
+        raise RuntimeError("cannot deliver")
+
+    send(queue_connection, queue, "payload")
+    env = {"Storage": queue_connection, "WORK_QUEUE": queue}
+    with DevHost(queue_app(failing), QUEUE_HOST_JSON, env, port=0):
+        wait_for(lambda: bool(raw_messages(queue_connection, f"{queue}-poison")))
+        wait_for(lambda: raw_messages(queue_connection, queue) == [])
+    assert counts == [1, 2]
+    expected = base64.b64encode(b"payload").decode()
+    assert raw_messages(queue_connection, f"{queue}-poison") == [expected]
+
+
+def test_message_that_is_not_base64_goes_straight_to_poison(queue_connection: str) -> None:
+    queue = f"devhost-{uuid.uuid4().hex[:12]}"
+    seen: list[func.QueueMessage] = []
+    send(queue_connection, queue, "not base64!", base64_encode=False)
+    env = {"Storage": queue_connection, "WORK_QUEUE": queue}
+    with DevHost(queue_app(seen.append), QUEUE_HOST_JSON, env, port=0):
+        wait_for(lambda: bool(raw_messages(queue_connection, f"{queue}-poison")))
+    assert seen == []
+    assert raw_messages(queue_connection, f"{queue}-poison") == ["not base64!"]
+    assert raw_messages(queue_connection, queue) == []
+
+
+def test_message_encoding_none_passes_the_text(queue_connection: str) -> None:
+    queue = f"devhost-{uuid.uuid4().hex[:12]}"
+    seen: list[func.QueueMessage] = []
+    send(queue_connection, queue, "plain text", base64_encode=False)
+    host_json = {"extensions": {"queues": {**QUEUE_HOST_JSON["extensions"]["queues"]}}}
+    host_json["extensions"]["queues"]["messageEncoding"] = "none"
+    env = {"Storage": queue_connection, "WORK_QUEUE": queue}
+    with DevHost(queue_app(seen.append), host_json, env, port=0):
+        wait_for(lambda: bool(seen))
+    assert seen[0].get_body() == b"plain text"
