@@ -398,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--http-only", action="store_true", help="run no queue or timer trigger")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s")
-    logging.getLogger("azure").setLevel(logging.WARNING)
+    logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every HTTP call at INFO
 
     app_dir: Path = args.app_dir.resolve()
     load_local_settings(args.settings or app_dir / "local.settings.json", os.environ)

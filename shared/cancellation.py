@@ -60,7 +60,7 @@ def cancel_event(
     if not stored.event.is_organizer:
         raise NotOrganizer()
 
-    cancelled = _cancelled(stored, command.comment, now())
+    cancelled = cancellation_of(stored, command.comment, now())
     try:
         calendars.commit(cancelled)
     except StaleEvent:
@@ -73,7 +73,8 @@ def cancel_event(
     return cancelled
 
 
-def _cancelled(stored: StoredEvent, comment: str | None, at: datetime) -> EventCancelled:
+def cancellation_of(stored: StoredEvent, comment: str | None, at: datetime) -> EventCancelled:
+    """The record of cancelling `stored` at `at`: nothing is written until it is committed."""
     event = stored.event
     stamp = at.isoformat().replace("+00:00", "Z")
     sequence = event.sequence + 1
