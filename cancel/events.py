@@ -44,3 +44,15 @@ def get_user_event(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="groups/{group}/events/{id}", methods=["GET"])
 def get_group_event(req: func.HttpRequest) -> func.HttpResponse:
     return http.get(req, GroupMailbox(req.route_params["group"]), AnyCalendar())
+
+
+@bp.function_name("list_me_event_instances")
+@bp.route(route="me/events/{id}/instances", methods=["GET"])
+def list_me_event_instances(req: func.HttpRequest) -> func.HttpResponse:
+    return http.instances(req, Me(), AnyCalendar())
+
+
+@bp.function_name("list_user_event_instances")
+@bp.route(route="users/{user}/events/{id}/instances", methods=["GET"])
+def list_user_event_instances(req: func.HttpRequest) -> func.HttpResponse:
+    return http.instances(req, UserMailbox(req.route_params["user"]), AnyCalendar())

@@ -12,11 +12,12 @@ from uuid import uuid4
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError, field_validator
 
-from shared.cancellation import CancelEvent, cancel_event, read_event
+from shared.cancellation import CancelEvent, cancel_event, list_instances, read_event
 from shared.errors import (
     EmptyPayload,
     GraphError,
     MalformedJson,
+    MissingTimeWindow,
     PayloadTooLarge,
     RequestBodyRead,
     UnsupportedMediaType,
@@ -200,3 +201,43 @@ def get(req: func.HttpRequest, mailbox: MailboxRef, container: Container) -> fun
         )
 
     return respond(req, action)
+
+
+def instances(
+    req: func.HttpRequest, mailbox: MailboxRef, container: Container
+) -> func.HttpResponse:
+    """`GET …/events/{id}/instances?startDateTime=…&endDateTime=…`: a series' occurrences."""
+
+    def action() -> func.HttpResponse:
+        caller = authenticate(req)
+        window = time_window(req)
+        ports = services()
+        found = list_instances(
+            mailbox,
+            container,
+            req.route_params["id"],
+            window,
+            caller,
+            directory=ports.directory,
+            calendars=ports.calendars,
+        )
+        body = {"value": [event.to_graph() for event in found]}
+        return func.HttpResponse(json.dumps(body), status_code=200, mimetype="application/json")
+
+    return respond(req, action)
+
+
+def time_window(req: func.HttpRequest) -> tuple[datetime, datetime]:
+    """Graph's startDateTime/endDateTime: ISO 8601, UTC when no offset is given."""
+    params = {key.lower(): value for key, value in req.params.items()}
+    try:
+        start, end = (
+            datetime.fromisoformat(params[name].replace("Z", "+00:00"))
+            for name in ("startdatetime", "enddatetime")
+        )
+    except (KeyError, ValueError):
+        raise MissingTimeWindow() from None
+    start, end = (m if m.tzinfo else m.replace(tzinfo=UTC) for m in (start, end))
+    if end <= start:
+        raise MissingTimeWindow()
+    return start, end

@@ -3,7 +3,10 @@
 The file holds `users`, `groups` (with `members` by id or userPrincipalName), `calendars`
 (extra calendars, optionally in a named `calendarGroup`) and `events`: Graph events with an
 `owner` (the organizer's userPrincipalName, or a group's id or mail) and an optional
-`calendar` (a calendar's name; the default calendar otherwise). Every mailbox gets Graph's
+`calendar` (a calendar's name; the default calendar otherwise). An event with a Graph
+`recurrence` is a series master; its `exceptions` (each an `originalDate` and what that
+occurrence changes: subject, body, start, end, location) are its modified occurrences.
+Every mailbox gets Graph's
 default calendar group "My Calendars" and default calendar "Calendar". For each attendee
 whose address belongs to a user of the tenant, the organizer's event is copied into that
 user's default calendar with `isOrganizer: false` and the same `iCalUId`, as Exchange does
@@ -29,6 +32,7 @@ from azure.data.tables import TableServiceClient
 
 from shared import ids
 from shared.model import Event, Group, Placement, User
+from shared.recurrence import Series
 from shared.settings import Settings
 from shared.storage import event_row, group_row, ical_index_row, upsert_rows, user_rows
 
@@ -168,9 +172,16 @@ def _add_event(
     graph.update(iCalUId=uid, organizer=graph.get("organizer", organizer))
 
     event_id = ids.item_id(spec.get("id") or graph_id(box.owner, "event", uid))
+    if graph.get("recurrence"):
+        graph["type"] = "seriesMaster"
     event = Event.model_validate(
         {**graph, "id": event_id, "isOrganizer": True, "changeKey": graph_id(event_id, STAMP)}
     )
+    if event.recurrence is not None:
+        series = Series(event)
+        for change in event.exceptions:
+            if not series.occurs_on(change.original_date):
+                raise ValueError(f"{key}: {change.original_date} is not an occurrence")
     placement = box.calendars[spec.get("calendar", "Calendar")]
     box.rows += [
         event_row(box.owner, event, placement, "calendar"),

@@ -13,7 +13,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from shared import ids, mailboxes
 from shared.errors import AccessDenied, ItemNotFound, NotOrganizer
@@ -29,6 +29,9 @@ from shared.model import (
     StoredEvent,
 )
 from shared.ports import Calendars, Directory, NotificationQueue, QueueUnavailable, StaleEvent
+from shared.recurrence import Series, local_datetime, zone
+
+UTC_ZONE = zone("UTC")
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +58,17 @@ def cancel_event(
     mailboxes.check_syntax(command.mailbox, command.container)
     owner = mailboxes.resolve(command.mailbox, caller, directory)
     if isinstance(target, ids.OccurrenceId):
-        raise ItemNotFound()  # occurrences of recurring series are not cancellable yet
-    stored = mailboxes.locate(owner, command.container, target, calendars)
-    if not stored.event.is_organizer:
-        raise NotOrganizer()
+        stored = mailboxes.locate(owner, command.container, target.series_master_id, calendars)
+        occurrence = live_occurrence(stored.event, target)
+        if not stored.event.is_organizer:
+            raise NotOrganizer()
+        cancelled = occurrence_cancellation_of(stored, occurrence, command.comment, now())
+    else:
+        stored = mailboxes.locate(owner, command.container, target, calendars)
+        if not stored.event.is_organizer:
+            raise NotOrganizer()
+        cancelled = cancellation_of(stored, command.comment, now())
 
-    cancelled = cancellation_of(stored, command.comment, now())
     try:
         calendars.commit(cancelled)
     except StaleEvent:
@@ -76,7 +84,7 @@ def cancel_event(
 def cancellation_of(stored: StoredEvent, comment: str | None, at: datetime) -> EventCancelled:
     """The record of cancelling `stored` at `at`: nothing is written until it is committed."""
     event = stored.event
-    stamp = at.isoformat().replace("+00:00", "Z")
+    stamp = _stamp(at)
     sequence = event.sequence + 1
     updated = event.model_copy(
         update={
@@ -103,6 +111,58 @@ def cancellation_of(stored: StoredEvent, comment: str | None, at: datetime) -> E
     return EventCancelled(stored, updated, leaves_calendar=True, notification=notification)
 
 
+def live_occurrence(master: Event, target: ids.OccurrenceId) -> Event:
+    """The occurrence an id names, if the pattern makes it and it is not cancelled; else 404."""
+    if master.type != "seriesMaster" or master.recurrence is None:
+        raise ItemNotFound()
+    series = Series(master)
+    occurrence = (
+        None if series.is_cancelled(target.local_date) else series.occurrence(target.local_date)
+    )
+    if occurrence is None:
+        raise ItemNotFound()
+    return occurrence
+
+
+def occurrence_cancellation_of(
+    stored: StoredEvent, occurrence: Event, comment: str | None, at: datetime
+) -> EventCancelled:
+    """One occurrence cancelled: the master stays and lists it in `cancelledOccurrences`."""
+    master = stored.event
+    stamp = _stamp(at)
+    sequence = master.sequence + 1
+    occurrence_id = occurrence.id
+    updated = master.model_copy(
+        update={
+            "cancelled_occurrences": (*master.cancelled_occurrences, occurrence_id),
+            "last_modified_date_time": stamp,
+            "change_key": change_key(master.id, stamp),
+            "sequence": sequence,
+        }
+    )
+    notification = Notification(
+        id=occurrence_id,
+        mailbox=stored.mailbox,
+        event_id=master.id,
+        occurrence_id=occurrence_id,
+        i_cal_u_id=master.i_cal_u_id,
+        subject=occurrence.subject,
+        organizer=master.organizer,
+        attendees=master.attendees,
+        start=occurrence.start,
+        end=occurrence.end,
+        original_start=occurrence.original_start,
+        sequence=sequence,
+        comment=comment,
+        cancelled_at=stamp,
+    )
+    return EventCancelled(stored, updated, leaves_calendar=False, notification=notification)
+
+
+def _stamp(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def change_key(event_id: str, stamp: str) -> str:
     """Graph's opaque version tag of an item: new whenever the item changes."""
     digest = hashlib.sha256(f"{event_id}|{stamp}".encode()).digest()[:16]
@@ -118,12 +178,45 @@ def read_event(
     directory: Directory,
     calendars: Calendars,
 ) -> Event:
-    """`GET` of an event by the same route shapes, for observing what cancel did."""
+    """`GET` of an event or an occurrence by the same route shapes, to observe what cancel did."""
+    owner, target = _readable(mailbox, container, event_id, caller, directory)
+    if isinstance(target, ids.OccurrenceId):
+        master = mailboxes.locate(owner, container, target.series_master_id, calendars).event
+        return live_occurrence(master, target)
+    return mailboxes.locate(owner, container, target, calendars).event
+
+
+def list_instances(
+    mailbox: MailboxRef,
+    container: Container,
+    event_id: str,
+    window: tuple[datetime, datetime],
+    caller: Caller,
+    *,
+    directory: Directory,
+    calendars: Calendars,
+) -> list[Event]:
+    """`GET …/events/{id}/instances`: a series' occurrences in a window, cancelled ones left out."""
+    owner, target = _readable(mailbox, container, event_id, caller, directory)
+    if isinstance(target, ids.OccurrenceId):
+        raise ItemNotFound()
+    master = mailboxes.locate(owner, container, target, calendars).event
+    if master.type != "seriesMaster" or master.recurrence is None:
+        return [master] if _overlaps(master, window) else []
+    return Series(master).instances(*window)
+
+
+def _overlaps(event: Event, window: tuple[datetime, datetime]) -> bool:
+    start = local_datetime(event.start, UTC_ZONE).replace(tzinfo=UTC)
+    end = local_datetime(event.end, UTC_ZONE).replace(tzinfo=UTC)
+    return start < window[1] and end > window[0]
+
+
+def _readable(
+    mailbox: MailboxRef, container: Container, event_id: str, caller: Caller, directory: Directory
+) -> tuple[str, str | ids.OccurrenceId]:
     if not (caller.holds("Calendars.Read") or caller.holds(CALENDARS_READ_WRITE)):
         raise AccessDenied()
     target = ids.event_id(event_id)
     mailboxes.check_syntax(mailbox, container)
-    owner = mailboxes.resolve(mailbox, caller, directory)
-    if isinstance(target, ids.OccurrenceId):
-        raise ItemNotFound()
-    return mailboxes.locate(owner, container, target, calendars).event
+    return mailboxes.resolve(mailbox, caller, directory), target

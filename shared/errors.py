@@ -107,3 +107,12 @@ class ServiceUnavailable(GraphError):
     status = 503
     code = "ServiceNotAvailable"
     message = "The service is temporarily unavailable. Please retry later."
+
+
+class MissingTimeWindow(GraphError):
+    status = 400
+    code = "ErrorInvalidParameter"
+    message = (
+        "This request requires a time window specified by the query string parameters "
+        "StartDateTime and EndDateTime."
+    )

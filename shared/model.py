@@ -7,9 +7,10 @@ model reads the loader's JSON, is kept in the store and is returned by `GET` unc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 CALENDARS_READ_WRITE = "Calendars.ReadWrite"
@@ -59,6 +60,65 @@ class Location(GraphModel):
 
 
 EventType = Literal["singleInstance", "occurrence", "exception", "seriesMaster"]
+DayOfWeek = Literal["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"]
+WeekIndex = Literal["first", "second", "third", "fourth", "last"]
+PatternType = Literal[
+    "daily", "weekly", "absoluteMonthly", "relativeMonthly", "absoluteYearly", "relativeYearly"
+]
+
+
+class RecurrencePattern(GraphModel):
+    type: PatternType
+    interval: int = Field(default=1, ge=1, le=99)
+    month: int = Field(default=0, ge=0, le=12)
+    day_of_month: int = Field(default=0, ge=0, le=31)
+    days_of_week: tuple[DayOfWeek, ...] = ()
+    first_day_of_week: DayOfWeek = "sunday"
+    index: WeekIndex = "first"
+
+    @model_validator(mode="after")
+    def _complete(self) -> RecurrencePattern:
+        needs_days = self.type in ("weekly", "relativeMonthly", "relativeYearly")
+        if needs_days and not self.days_of_week:
+            raise ValueError(f"a {self.type} pattern needs daysOfWeek")
+        if self.type in ("absoluteMonthly", "absoluteYearly") and not self.day_of_month:
+            raise ValueError(f"an {self.type} pattern needs dayOfMonth")
+        if self.type in ("absoluteYearly", "relativeYearly") and not self.month:
+            raise ValueError(f"a {self.type} pattern needs month")
+        return self
+
+
+class RecurrenceRange(GraphModel):
+    type: Literal["endDate", "noEnd", "numbered"]
+    start_date: date
+    end_date: date = date(1, 1, 1)
+    """Graph writes 0001-01-01 when the range has no end date."""
+    recurrence_time_zone: str = "UTC"
+    number_of_occurrences: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> RecurrenceRange:
+        if self.type == "endDate" and self.end_date < self.start_date:
+            raise ValueError("an endDate range needs an endDate on or after its startDate")
+        if self.type == "numbered" and self.number_of_occurrences < 1:
+            raise ValueError("a numbered range needs numberOfOccurrences of at least 1")
+        return self
+
+
+class PatternedRecurrence(GraphModel):
+    pattern: RecurrencePattern
+    range: RecurrenceRange
+
+
+class ModifiedOccurrence(GraphModel):
+    """An exception of a series: what one occurrence, named by its original date, changes."""
+
+    original_date: date
+    subject: str | None = None
+    body: ItemBody | None = None
+    start: DateTimeTimeZone | None = None
+    end: DateTimeTimeZone | None = None
+    location: Location | None = None
 
 
 class Event(GraphModel):
@@ -78,16 +138,23 @@ class Event(GraphModel):
     attendees: tuple[Attendee, ...] = ()
     type: EventType = "singleInstance"
     series_master_id: str | None = None
+    occurrence_id: str | None = None
+    original_start: str | None = None
+    recurrence: PatternedRecurrence | None = None
     cancelled_occurrences: tuple[str, ...] = ()
     created_date_time: str
     last_modified_date_time: str
     change_key: str
     sequence: int = 0
     """iCalendar SEQUENCE of the meeting (not a Graph property; never returned by GET)."""
+    exceptions: tuple[ModifiedOccurrence, ...] = ()
+    """A series master's modified occurrences, kept with it so one read finds them."""
 
     def to_graph(self) -> dict[str, object]:
         graph = super().to_graph()
         del graph["sequence"]
+        graph.pop("exceptions", None)
+        graph.setdefault("recurrence", None)
         return graph
 
 
