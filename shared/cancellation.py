@@ -83,32 +83,7 @@ def cancel_event(
 
 def cancellation_of(stored: StoredEvent, comment: str | None, at: datetime) -> EventCancelled:
     """The record of cancelling `stored` at `at`: nothing is written until it is committed."""
-    event = stored.event
-    stamp = _stamp(at)
-    sequence = event.sequence + 1
-    updated = event.model_copy(
-        update={
-            "is_cancelled": True,
-            "last_modified_date_time": stamp,
-            "change_key": change_key(event.id, stamp),
-            "sequence": sequence,
-        }
-    )
-    notification = Notification(
-        id=event.id,
-        mailbox=stored.mailbox,
-        event_id=event.id,
-        i_cal_u_id=event.i_cal_u_id,
-        subject=event.subject,
-        organizer=event.organizer,
-        attendees=event.attendees,
-        start=event.start,
-        end=event.end,
-        sequence=sequence,
-        comment=comment,
-        cancelled_at=stamp,
-    )
-    return EventCancelled(stored, updated, leaves_calendar=True, notification=notification)
+    return _recorded(stored, stored.event, comment, at, {"is_cancelled": True})
 
 
 def live_occurrence(master: Event, target: ids.OccurrenceId) -> Event:
@@ -128,35 +103,49 @@ def occurrence_cancellation_of(
     stored: StoredEvent, occurrence: Event, comment: str | None, at: datetime
 ) -> EventCancelled:
     """One occurrence cancelled: the master stays and lists it in `cancelledOccurrences`."""
-    master = stored.event
-    stamp = _stamp(at)
-    sequence = master.sequence + 1
-    occurrence_id = occurrence.id
-    updated = master.model_copy(
+    listed = (*stored.event.cancelled_occurrences, occurrence.id)
+    return _recorded(stored, occurrence, comment, at, {"cancelled_occurrences": listed})
+
+
+def _recorded(
+    stored: StoredEvent,
+    cancelled: Event,
+    comment: str | None,
+    at: datetime,
+    change: dict[str, object],
+) -> EventCancelled:
+    """`stored` changed by `change` as a new version, and the notification about `cancelled`.
+
+    `cancelled` is the stored event itself, or one occurrence of it (a series master).
+    """
+    event, stamp = stored.event, _stamp(at)
+    sequence = event.sequence + 1
+    updated = event.model_copy(
         update={
-            "cancelled_occurrences": (*master.cancelled_occurrences, occurrence_id),
+            **change,
             "last_modified_date_time": stamp,
-            "change_key": change_key(master.id, stamp),
+            "change_key": change_key(event.id, stamp),
             "sequence": sequence,
         }
     )
     notification = Notification(
-        id=occurrence_id,
+        id=cancelled.id,
         mailbox=stored.mailbox,
-        event_id=master.id,
-        occurrence_id=occurrence_id,
-        i_cal_u_id=master.i_cal_u_id,
-        subject=occurrence.subject,
-        organizer=master.organizer,
-        attendees=master.attendees,
-        start=occurrence.start,
-        end=occurrence.end,
-        original_start=occurrence.original_start,
+        event_id=event.id,
+        occurrence_id=cancelled.occurrence_id,
+        i_cal_u_id=event.i_cal_u_id,
+        subject=cancelled.subject,
+        organizer=event.organizer,
+        attendees=event.attendees,
+        start=cancelled.start,
+        end=cancelled.end,
+        original_start=cancelled.original_start,
         sequence=sequence,
         comment=comment,
         cancelled_at=stamp,
     )
-    return EventCancelled(stored, updated, leaves_calendar=False, notification=notification)
+    leaves = cancelled.id == event.id
+    return EventCancelled(stored, updated, leaves_calendar=leaves, notification=notification)
 
 
 def _stamp(at: datetime) -> str:
