@@ -66,6 +66,29 @@ def route_prefix(host_json: Mapping[str, Any]) -> str:
     return "api" if prefix is None else str(prefix).strip("/")
 
 
+HOST_JSON_OVERRIDE = "AzureFunctionsJobHost__"
+
+
+def with_overrides(host_json: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """host.json as the host reads it: an app setting `AzureFunctionsJobHost__a__b` overrides
+    the value at `a.b`, whose keys match in any letter case."""
+    merged: dict[str, Any] = json.loads(json.dumps(host_json))
+    for name, value in env.items():
+        if not name.lower().startswith(HOST_JSON_OVERRIDE.lower()):
+            continue
+        *parents, leaf = name[len(HOST_JSON_OVERRIDE) :].split("__")
+        if not leaf or not all(parents):
+            continue
+        node = merged
+        for key in parents:
+            found = next((k for k in node if k.lower() == key.lower()), key)
+            if not isinstance(node.get(found), dict):
+                node[found] = {}
+            node = node[found]
+        node[next((k for k in node if k.lower() == leaf.lower()), leaf)] = value
+    return merged
+
+
 def load_functions(app: func.FunctionApp) -> list[FunctionSpec]:
     """The app's functions, refused where the real host (or this dev host) cannot run them."""
     specs: list[FunctionSpec] = []
@@ -245,8 +268,8 @@ class DevHost:
         run_background_triggers: bool = True,
         queue_client_factory: QueueClientFactory = default_queue_client,
     ) -> None:
-        self.host_json: Mapping[str, Any] = host_json or {}
         self.env: Mapping[str, str] = os.environ if env is None else env
+        self.host_json: Mapping[str, Any] = with_overrides(host_json or {}, self.env)
         self.host, self._requested_port = host, port
         self.functions = load_functions(app)
         self.prefix = route_prefix(self.host_json)

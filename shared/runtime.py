@@ -5,16 +5,27 @@ Nothing here runs at import time, so the Functions host can index the app withou
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from azure.data.tables import TableServiceClient
 
 from shared.identity import TokenValidator
 from shared.notification_queue import StorageQueue, queue_client
-from shared.settings import settings
+from shared.settings import MailSettings, mail_settings, max_dequeue_count, settings
 from shared.storage import TableCalendars, TableDirectory
+
+if TYPE_CHECKING:
+    from shared.attendee_copies import TableAttendeeCopies
+    from shared.delivery import DeliveryPolicy, Transport
+    from shared.delivery_store import QueueRedelivery, TableOutbox
+
+APP_ROOT = Path(__file__).resolve().parent.parent
+"""Where host.json is deployed, beside function_app.py."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,76 @@ def services() -> Services:
         queue=StorageQueue(queue_client(config.storage_connection, config.notification_queue)),
         tokens=TokenValidator(config.auth),
     )
+
+
+@dataclass(frozen=True)
+class DeliveryServices:
+    outbox: TableOutbox
+    copies: TableAttendeeCopies
+    transport: Transport
+    redelivery: QueueRedelivery
+    policy: DeliveryPolicy
+    sweep_after: timedelta
+
+
+@cache
+def delivery_services() -> DeliveryServices:
+    """The mail worker's adapters. Its modules are imported here, on the first queue message or
+    timer tick, so an HTTP cold start never loads icalendar, smtplib or MSAL."""
+    from shared.attendee_copies import TableAttendeeCopies
+    from shared.delivery import DeliveryPolicy
+    from shared.delivery_store import QueueRedelivery, TableOutbox
+
+    config, mail = settings(), mail_settings()
+    tables = TableServiceClient.from_connection_string(config.storage_connection)
+    calendar = tables.get_table_client(config.calendar_table)
+    directory = TableDirectory(tables.get_table_client(config.directory_table))
+    queue = queue_client(config.storage_connection, config.notification_queue)
+    return DeliveryServices(
+        outbox=TableOutbox(calendar),
+        copies=TableAttendeeCopies(calendar, directory),
+        transport=mail_transport(mail),
+        redelivery=QueueRedelivery(queue),
+        policy=DeliveryPolicy(
+            max_attempts=max_dequeue_count(os.environ, APP_ROOT / "host.json"),
+            lease=timedelta(seconds=mail.lease_seconds),
+        ),
+        sweep_after=timedelta(seconds=mail.sweep_after_seconds),
+    )
+
+
+def mail_transport(mail: MailSettings) -> Transport:
+    """The transport `MAIL_TRANSPORT` names; only the graph transport imports MSAL."""
+    if mail.transport == "smtp":
+        from shared.transports import SmtpSettings, SmtpTransport
+
+        return SmtpTransport(
+            SmtpSettings(
+                host=mail.smtp_host,
+                port=mail.smtp_port,
+                starttls=mail.smtp_starttls,
+                username=mail.smtp_username,
+                password=mail.smtp_password,
+                envelope_from=mail.smtp_from,
+                timeout=mail.timeout_seconds,
+            )
+        )
+    if mail.transport == "graph":
+        from shared.graph_transport import GraphSettings, GraphTransport
+
+        return GraphTransport(
+            GraphSettings(
+                tenant_id=mail.graph_tenant_id,
+                client_id=mail.graph_client_id,
+                client_secret=mail.graph_client_secret,
+                authority_host=mail.graph_authority_host,
+                base_url=mail.graph_base_url,
+                timeout=mail.timeout_seconds,
+            )
+        )
+    from shared.transports import MaildirTransport
+
+    return MaildirTransport(Path(mail.maildir))
 
 
 def utc_now() -> datetime:

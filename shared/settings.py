@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
+from typing import Any, Literal
 
 
 def _list(value: str | None) -> tuple[str, ...]:
@@ -33,6 +36,100 @@ class AuthSettings:
         )
 
 
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name) or ""
+    try:
+        return float(value) if value.strip() else default
+    except ValueError:
+        raise ValueError(f"app setting {name} must be a number, not {value!r}") from None
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = (env.get(name) or "").strip().lower()
+    return default if not value else value in ("1", "true", "yes", "on")
+
+
+Transport = Literal["maildir", "smtp", "graph"]
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """How the mail worker sends cancellations and when the sweeper re-sends (DESIGN.md 7, 8)."""
+
+    transport: Transport
+    maildir: str
+    timeout_seconds: float
+    smtp_host: str
+    smtp_port: int
+    smtp_starttls: bool
+    smtp_username: str | None
+    smtp_password: str | None
+    smtp_from: str | None
+    graph_tenant_id: str
+    graph_client_id: str
+    graph_client_secret: str
+    graph_authority_host: str
+    graph_base_url: str
+    sweep_after_seconds: float
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> MailSettings:
+        transport = (env.get("MAIL_TRANSPORT") or "maildir").strip().lower()
+        if transport not in ("maildir", "smtp", "graph"):
+            raise ValueError(f"MAIL_TRANSPORT must be maildir, smtp or graph, not {transport!r}")
+        return cls(
+            transport=transport,  # type: ignore[arg-type]  # checked just above
+            maildir=env.get("MAIL_MAILDIR") or "maildir",
+            timeout_seconds=_number(env, "MAIL_TIMEOUT_SECONDS", 30),
+            smtp_host=env.get("SMTP_HOST") or "",
+            smtp_port=int(_number(env, "SMTP_PORT", 587)),
+            smtp_starttls=_flag(env, "SMTP_STARTTLS", True),
+            smtp_username=env.get("SMTP_USERNAME") or None,
+            smtp_password=env.get("SMTP_PASSWORD") or None,
+            smtp_from=env.get("SMTP_FROM") or None,
+            graph_tenant_id=env.get("GRAPH_TENANT_ID") or "",
+            graph_client_id=env.get("GRAPH_CLIENT_ID") or "",
+            graph_client_secret=env.get("GRAPH_CLIENT_SECRET") or "",
+            graph_authority_host=(
+                env.get("GRAPH_AUTHORITY_HOST") or "https://login.microsoftonline.com"
+            ).rstrip("/"),
+            graph_base_url=(env.get("GRAPH_BASE_URL") or "https://graph.microsoft.com/v1.0").rstrip(
+                "/"
+            ),
+            sweep_after_seconds=_number(env, "SWEEP_AFTER_SECONDS", 300),
+        )
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a recipient claimed by a worker stays its own: twice one send's timeout."""
+        return 2 * self.timeout_seconds
+
+
+HOST_JSON_OVERRIDE = "AzureFunctionsJobHost__"
+
+
+def host_json_value(host_json: Mapping[str, Any], env: Mapping[str, str], *path: str) -> Any:
+    """A host.json value as the Functions host reads it: an `AzureFunctionsJobHost__a__b` app
+    setting overrides the file, and keys match in any letter case."""
+    wanted = HOST_JSON_OVERRIDE + "__".join(path)
+    for name, value in env.items():
+        if name.lower() == wanted.lower():
+            return value
+    current: Any = host_json
+    for key in path:
+        if not isinstance(current, Mapping):
+            return None
+        current = next((v for k, v in current.items() if str(k).lower() == key.lower()), None)
+    return current
+
+
+def max_dequeue_count(env: Mapping[str, str], host_json_path: Path) -> int:
+    """The host's `extensions.queues.maxDequeueCount` (5 unless host.json or a setting says)."""
+    host_json = json.loads(host_json_path.read_text("utf-8")) if host_json_path.exists() else {}
+    value = host_json_value(host_json, env, "extensions", "queues", "maxDequeueCount")
+    return max(1, int(value)) if value not in (None, "") else 5
+
+
 @dataclass(frozen=True)
 class Settings:
     storage_connection: str
@@ -55,3 +152,9 @@ class Settings:
 @cache
 def settings() -> Settings:
     return Settings.from_env(os.environ)
+
+
+@cache
+def mail_settings() -> MailSettings:
+    """Apart from `settings()`, so a mail setting that is wrong never fails an HTTP cancel."""
+    return MailSettings.from_env(os.environ)

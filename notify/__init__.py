@@ -1,0 +1,1 @@
+"""The mail worker's triggers: the notification queue and the outbox sweeper."""
