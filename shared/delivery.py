@@ -162,11 +162,8 @@ class DeliveryFailed(Exception):
 class _Progress:
     failures: dict[str, str] = field(default_factory=dict)
     rejected: dict[str, str] = field(default_factory=dict)
-    wait: timedelta | None = None
-
-    def wait_for(self, delay: timedelta) -> None:
-        delay = max(delay, MIN_WAIT)
-        self.wait = delay if self.wait is None else min(self.wait, delay)
+    busy: set[str] = field(default_factory=set)
+    """Recipients (by key) another worker held when this one came to them."""
 
 
 def deliver(
@@ -190,8 +187,9 @@ def deliver(
     try:
         outbox.record_attempt(pointer, attempt, now())
         progress = _send_each(pointer, entry.notification, outbox, transport, copies, policy, now)
-        if not progress.failures and progress.wait is not None:
-            redelivery.redeliver(pointer, progress.wait)
+        wait = None if progress.failures else _still_held(pointer, progress, outbox, policy, now())
+        if wait is not None:
+            redelivery.redeliver(pointer, wait)
             return Outcome.DEFERRED
     except Exception as error:
         _failed_attempt(outbox, pointer, attempt, policy, f"{type(error).__name__}: {error}")
@@ -225,7 +223,7 @@ def _send_each(
             if state is not None and state.done:
                 continue
             if state is not None and state.held(at, policy.lease):
-                progress.wait_for(state.changed_at + policy.lease - at)
+                progress.busy.add(recipient_key(address))
                 continue
             try:
                 message = cancellation_message(notification, attendee)
@@ -234,7 +232,7 @@ def _send_each(
                 progress.rejected[address] = str(error)
                 continue
             if not outbox.claim(pointer, address, state, at):
-                progress.wait_for(policy.lease)
+                progress.busy.add(recipient_key(address))
                 continue
             try:
                 copies.cancel_copy(notification, address, at)
@@ -251,6 +249,29 @@ def _send_each(
                 break  # the transport itself is down: the next recipients would fail alike
             outbox.mark(pointer, address, "sent", now())
     return progress
+
+
+def _still_held(
+    pointer: NotificationPointer,
+    progress: _Progress,
+    outbox: Outbox,
+    policy: DeliveryPolicy,
+    at: datetime,
+) -> timedelta | None:
+    """How long until another look is worth it, when recipients other workers held are not
+    done yet; None when they are. Looked up again after this worker's own sends, so of workers
+    racing on one message the last to finish sees every recipient done and ends the row."""
+    if not progress.busy:
+        return None
+    states = outbox.recipients(pointer)
+    waits: list[timedelta] = []
+    for key in progress.busy:
+        state = states.get(key)
+        if state is not None and state.held(at, policy.lease):
+            waits.append(max(MIN_WAIT, state.changed_at + policy.lease - at))
+        elif state is None or not state.done:
+            waits.append(MIN_WAIT)  # released meanwhile: free to claim
+    return min(waits, default=None)
 
 
 def _release(

@@ -119,6 +119,8 @@ class FakeOutbox:
         self._versions = itertools.count(1)
         self.steal_claims = False
         """Another worker claims every recipient just before this one does."""
+        self.others_finish = False
+        """... and has sent it by the time this worker looks again."""
 
     def add(self, item: Notification, at: datetime | None = None) -> NotificationPointer:
         pointer = pointer_of(item)
@@ -149,7 +151,7 @@ class FakeOutbox:
         at: datetime,
     ) -> bool:
         if self.steal_claims:
-            self._put(pointer, address, "sending", at)
+            self._put(pointer, address, "sent" if self.others_finish else "sending", at)
             return False
         now = self.states.get((pointer, recipient_key(address)))
         if (current is None and now is not None) or (

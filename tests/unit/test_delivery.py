@@ -132,6 +132,17 @@ def test_a_recipient_claimed_by_another_worker_is_left_to_it() -> None:
     assert world.row_status == "pending"
 
 
+def test_the_worker_that_finishes_last_ends_the_row_others_finished_for_it() -> None:
+    world = World()
+    world.outbox.steal_claims = world.outbox.others_finish = True
+
+    assert world.deliver() is Outcome.DELIVERED
+
+    assert world.transport.sent == []
+    assert world.redelivery.put == []
+    assert world.row_status == "delivered"
+
+
 def test_one_refused_recipient_is_retried_alone_then_the_row_ends_failed() -> None:
     world = World()
     world.transport.refuse = {PAT.casefold(): "smtp: 451 4.3.0 mailbox busy"}
