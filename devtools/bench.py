@@ -10,8 +10,11 @@ figure is taken interleaved with its floor and reported as a ratio.
 - cold start: `import function_app` in a fresh interpreter versus importing only the
   third-party modules the app imports at module level (found by walking its import graph).
   Timed inside the subprocess, so interpreter start-up is excluded from both.
+- fan-out: the mail worker's queue trigger delivering one cancellation to N attendees
+  (N = 10, 100, 500) with the maildir transport, versus writing the same N messages with the
+  transport alone (`devtools/bench_fanout.py`).
 
-    python -m devtools.bench [--iterations 300] [--cold-runs 15] [--json PATH]
+    python -m devtools.bench [--iterations 300] [--cold-runs 15] [--fanout-rounds 3] [--json PATH]
 
 It starts its own in-memory Azurite on free ports and a throwaway dev signing key, and
 asserts nothing about time.
@@ -46,12 +49,13 @@ from azure.data.tables import TableClient, UpdateMode
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from devtools.azurite import AZURITE_VERSION, TOOLS, Azurite
+from devtools.bench_fanout import SIZES, FanOut, fanout_line, measure_fanout
 from devtools.load import load
 from devtools.tokens import dev_auth_settings, ensure_dev_key, mint
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-APP_PACKAGES = ("function_app", "cancel", "shared")
+APP_PACKAGES = ("function_app", "cancel", "notify", "shared")
 """The deployed code: what `import function_app` reaches, besides the libraries."""
 
 WARMUP = 20
@@ -418,6 +422,16 @@ def measure_latency(connection: str, iterations: int, dev_dir: Path) -> Latency:
     return Latency(tuple(handler_ms), tuple(floor_ms))
 
 
+# --- fan-out -------------------------------------------------------------------------------------
+
+
+def run_fanout(connection: str, mail_dir: Path, rounds: int) -> list[FanOut]:
+    """The worker in this process, on the storage the latency run set up, writing to a maildir."""
+    os.environ.update(MAIL_TRANSPORT="maildir", MAIL_MAILDIR=str(mail_dir / "worker"))
+    with TableClient.from_connection_string(connection, CALENDAR_TABLE) as table:
+        return measure_fanout(table, USER_ID, UPN, mail_dir, rounds)
+
+
 # --- the command ---------------------------------------------------------------------------------
 
 
@@ -454,23 +468,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--iterations", type=int, default=300, help="timed cancels per side")
     parser.add_argument("--cold-runs", type=int, default=15, help="fresh interpreters per side")
+    parser.add_argument("--fanout-rounds", type=int, default=3, help="fan-out rounds per N")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     args = parser.parse_args(argv)
-    if args.iterations < 1 or args.cold_runs < 1:
-        parser.error("--iterations and --cold-runs must be at least 1")
+    if min(args.iterations, args.cold_runs, args.fanout_rounds) < 1:
+        parser.error("--iterations, --cold-runs and --fanout-rounds must be at least 1")
 
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("azure").setLevel(logging.WARNING)
     started = time.monotonic()
     subprocess_env = dict(os.environ)  # before the benchmark's own settings are added
 
-    with Azurite() as emulator, tempfile.TemporaryDirectory(prefix="bench-key-") as dev_dir:
+    with (
+        Azurite() as emulator,
+        tempfile.TemporaryDirectory(prefix="bench-key-") as dev_dir,
+        tempfile.TemporaryDirectory(prefix="bench-mail-") as mail_dir,
+    ):
         azurite = azurite_version()
         print(f"cancel latency: {args.iterations} cancels per side, interleaved, "
               f"after {WARMUP} warm-up; Azurite {azurite} in memory", flush=True)  # fmt: skip
         latency = measure_latency(emulator.connection_string, args.iterations, Path(dev_dir))
-    print(spread("handler", latency.handler_ms))
-    print(spread("floor", latency.floor_ms))
+        print(spread("handler", latency.handler_ms))
+        print(spread("floor", latency.floor_ms))
+
+        print(f"fan-out: one cancellation to N = {', '.join(map(str, SIZES))} attendees, "
+              f"{args.fanout_rounds} rounds each, worker and transport alone alternating; "
+              "maildir transport", flush=True)  # fmt: skip
+        fanout = run_fanout(emulator.connection_string, Path(mail_dir), args.fanout_rounds)
+        for result in fanout:
+            print(spread(f"worker {result.attendees}", result.worker_ms))
+            print(spread(f"alone {result.attendees}", result.transport_ms))
 
     print(f"cold start: {args.cold_runs} fresh interpreters per side, interleaved", flush=True)
     cold = measure_cold_start(args.cold_runs, subprocess_env)
@@ -487,13 +514,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     latency_figures, cold_figures = latency.figures(), cold.figures()
     print()
     print(summary(latency_figures, cold_figures))
+    for result in fanout:
+        print(fanout_line(result))
     print(f"iterations {args.iterations} (+{WARMUP} warm-up) | cold runs {args.cold_runs} | "
+          f"fan-out rounds {args.fanout_rounds} | "
           f"Azurite {azurite} | Python {python} | {sdks} | run {elapsed:.1f} s")  # fmt: skip
 
     if args.json is not None:
         document = {
             "cancel_latency": latency_figures,
             "cold_start": cold_figures,
+            "fan_out": {str(result.attendees): result.figures() for result in fanout},
             "iterations": args.iterations,
             "warmup": WARMUP,
             "cold_runs": args.cold_runs,
@@ -507,6 +538,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "floor_ms": latency.floor_ms,
                 "app_import_ms": cold.app_ms,
                 "libraries_import_ms": cold.libraries_ms,
+                **{f"fan_out_{r.attendees}_worker_ms": r.worker_ms for r in fanout},
+                **{f"fan_out_{r.attendees}_transport_ms": r.transport_ms for r in fanout},
             },
         }
         # A ratio without a positive floor is NaN, which JSON cannot say: it is written as null.

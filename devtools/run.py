@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -38,7 +39,9 @@ def write_local_settings() -> None:
     SETTINGS.write_text(json.dumps(sample, indent=2) + "\n")
 
 
-def banner(base_url: str, token: str, organizer: str, event_id: str, copy_id: str) -> str:
+def banner(
+    base_url: str, token: str, organizer: str, event_id: str, copy_id: str, mail: str
+) -> str:
     json_header = "-H 'Content-Type: application/json'"
     return f"""
 Ready. The demo tenant is loaded. You are {organizer}, organizer of "Quarterly planning".
@@ -50,8 +53,10 @@ curl -i -X POST {base_url}/me/events/{event_id}/cancel \\
   -H "Authorization: Bearer $TOKEN" {json_header} \\
   -d '{{"Comment": "Cancelling for this week due to all hands"}}'
 
-Then the event is gone (404):
+Then the event is gone (404), and within seconds the mail worker has sent one cancellation
+per attendee (Alex, Megan, Pat; not you, the organizer):
 curl -i {base_url}/me/events/{event_id} -H "Authorization: Bearer $TOKEN"
+{mail}
 
 As an attendee of Alex's "Budget check-in" you get Graph's 400:
 curl -i -X POST {base_url}/me/events/{copy_id}/cancel \\
@@ -68,6 +73,8 @@ def main() -> int:
     os.chdir(ROOT)
     write_local_settings()
     load_local_settings(SETTINGS, os.environ)
+    # A local.settings.json written before a setting was added to the sample still gets it.
+    load_local_settings(SAMPLE, os.environ)
 
     with Azurite(blob=10000, queue=10001, table=10002) as emulator:
         storage = os.environ.get("AzureWebJobsStorage", "")
@@ -91,11 +98,22 @@ def main() -> int:
                     adele.display_name,
                     tenant.events["planning"][1],
                     tenant.copies["budget"][adele.id],
+                    where_mail_goes(os.environ),
                 ),
                 flush=True,
             )
             wait_for_stop()
     return 0
+
+
+def where_mail_goes(env: Mapping[str, str]) -> str:
+    """The command that shows the worker's mail: the maildir's `new/` folder, by default."""
+    transport = env.get("MAIL_TRANSPORT") or "maildir"
+    if transport != "maildir":
+        return f"(MAIL_TRANSPORT={transport}: look where that transport delivers)"
+    folder = (ROOT / (env.get("MAIL_MAILDIR") or "maildir")).resolve()
+    shown = folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder
+    return f"ls {shown}/new/   # one .eml per attendee; open one in any mail client"
 
 
 def wait_for_stop() -> None:
