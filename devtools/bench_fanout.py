@@ -21,7 +21,7 @@ from azure.data.tables import TableClient
 from azure.functions.queue import QueueMessage
 
 from shared.cancellation_mail import cancellation_message, recipients
-from shared.delivery import Envelope
+from shared.delivery_ports import Envelope
 from shared.model import Notification, NotificationPointer
 from shared.notification_queue import encode
 from shared.storage import outbox_row

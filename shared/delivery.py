@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from enum import Enum
-from typing import Literal, Protocol
 
 from shared.cancellation import change_key
 from shared.cancellation_mail import (
@@ -28,115 +26,21 @@ from shared.cancellation_mail import (
     recipient_key,
     recipients,
 )
+from shared.delivery_ports import (
+    AttendeeCopies,
+    Envelope,
+    Outbox,
+    Outgoing,
+    RecipientRefused,
+    Redelivery,
+    Transport,
+    TransportError,
+)
 from shared.model import Event, Notification, NotificationPointer
 
 log = logging.getLogger(__name__)
 
-OutboxStatus = Literal["pending", "delivered", "failed"]
-RecipientStatus = Literal["sending", "sent", "failed", "rejected"]
-Ending = Literal["delivered", "failed"]
 MIN_WAIT = timedelta(seconds=1)
-
-
-@dataclass(frozen=True)
-class OutboxEntry:
-    notification: Notification
-    status: OutboxStatus
-
-
-@dataclass(frozen=True)
-class RecipientState:
-    """Where one recipient's delivery stands; a takeover must still find `version`."""
-
-    address: str
-    status: RecipientStatus
-    changed_at: datetime
-    version: str
-
-    @property
-    def done(self) -> bool:
-        return self.status in ("sent", "rejected")
-
-    def held(self, now: datetime, lease: timedelta) -> bool:
-        """Claimed by a worker that may still be sending."""
-        return self.status == "sending" and now < self.changed_at + lease
-
-
-@dataclass(frozen=True)
-class Envelope:
-    sender: str
-    recipient: str
-
-
-class TransportError(Exception):
-    """The transport failed: this attempt stops and the message is tried again later."""
-
-
-class RecipientRefused(TransportError):
-    """Only this recipient was refused; the other recipients are still tried."""
-
-
-class Outgoing(Protocol):
-    def send(self, message: EmailMessage, envelope: Envelope) -> None:
-        """Raises TransportError, or RecipientRefused when only this recipient is refused."""
-        ...
-
-
-class Transport(Protocol):
-    def session(self) -> AbstractContextManager[Outgoing]:
-        """One connection (or token) for the messages of one delivery."""
-        ...
-
-
-class Outbox(Protocol):
-    def find(self, pointer: NotificationPointer) -> OutboxEntry | None: ...
-
-    def recipients(self, pointer: NotificationPointer) -> dict[str, RecipientState]:
-        """Every recipient's state so far, by `recipient_key` of its address."""
-        ...
-
-    def claim(
-        self,
-        pointer: NotificationPointer,
-        address: str,
-        current: RecipientState | None,
-        at: datetime,
-    ) -> bool:
-        """Mark the recipient `sending`: create its state, or replace `current` if it is still
-        that version. False when another worker changed it first."""
-        ...
-
-    def mark(
-        self,
-        pointer: NotificationPointer,
-        address: str,
-        status: RecipientStatus,
-        at: datetime,
-        detail: str | None = None,
-    ) -> None: ...
-
-    def record_attempt(self, pointer: NotificationPointer, attempt: int, at: datetime) -> None:
-        """Note the attempt on the outbox row (which also tells the sweeper it is in hand)."""
-        ...
-
-    def record_error(self, pointer: NotificationPointer, reason: str) -> None: ...
-
-    def finish(self, pointer: NotificationPointer, status: Ending, reason: str | None) -> None:
-        """End the row `delivered` or `failed`; a delivered row is never made failed."""
-        ...
-
-
-class AttendeeCopies(Protocol):
-    def cancel_copy(self, notification: Notification, address: str, at: datetime) -> bool:
-        """Cancel the copy of an internal attendee (one in the directory); False when there is
-        none or it was already cancelled."""
-        ...
-
-
-class Redelivery(Protocol):
-    def redeliver(self, pointer: NotificationPointer, delay: timedelta) -> None:
-        """Put the pointer on the queue again, visible after `delay`; QueueUnavailable if not."""
-        ...
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from azure.data.tables import TableClient, UpdateMode
 from azure.storage.queue import QueueClient
 
 from shared.cancellation_mail import recipient_key
-from shared.delivery import Ending, OutboxEntry, RecipientState, RecipientStatus
+from shared.delivery_ports import Ending, OutboxEntry, RecipientState, RecipientStatus
 from shared.model import Notification, NotificationPointer
 from shared.notification_queue import encode
 from shared.outbox_sweep import PendingEntry

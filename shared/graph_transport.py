@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 import msal  # type: ignore[import-untyped]
 import requests
 
-from shared.delivery import Envelope, Outgoing, RecipientRefused, TransportError
+from shared.delivery_ports import Envelope, Outgoing, RecipientRefused, TransportError
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from shared.delivery import Ending, Redelivery
+from shared.delivery_ports import Ending, Redelivery
 from shared.model import NotificationPointer
 from shared.ports import QueueUnavailable
 

@@ -21,7 +21,8 @@ from shared.storage import TableCalendars, TableDirectory
 
 if TYPE_CHECKING:
     from shared.attendee_copies import TableAttendeeCopies
-    from shared.delivery import DeliveryPolicy, Transport
+    from shared.delivery import DeliveryPolicy
+    from shared.delivery_ports import Transport
     from shared.delivery_store import QueueRedelivery, TableOutbox
 
 APP_ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
 
-from shared.delivery import Envelope, Outgoing, RecipientRefused, TransportError
+from shared.delivery_ports import Envelope, Outgoing, RecipientRefused, TransportError
 
 
 def maildir_name(message: EmailMessage) -> str:

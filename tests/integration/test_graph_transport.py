@@ -10,9 +10,10 @@ import pytest
 import requests
 
 from shared.cancellation_mail import cancellation_message, recipients
-from shared.delivery import Envelope, RecipientRefused, TransportError
+from shared.delivery_ports import Envelope, RecipientRefused, TransportError
 from shared.graph_transport import GraphSettings, GraphTransport
-from tests.mail_servers import CertificateAuthority, GraphStub
+from tests.certificates import CertificateAuthority
+from tests.mail_servers import GraphStub
 from tests.unit.delivery_fakes import ORGANIZER, notification
 
 

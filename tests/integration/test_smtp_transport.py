@@ -9,9 +9,10 @@ import pytest
 
 from devtools.azurite import free_port
 from shared.cancellation_mail import cancellation_message, recipients
-from shared.delivery import Envelope, RecipientRefused, TransportError
+from shared.delivery_ports import Envelope, RecipientRefused, TransportError
 from shared.transports import SmtpSettings, SmtpTransport
-from tests.mail_servers import CertificateAuthority, SmtpSink
+from tests.certificates import CertificateAuthority
+from tests.mail_servers import SmtpSink
 from tests.unit.delivery_fakes import ORGANIZER, notification
 
 LOGIN = ("mailer", "s3cret")

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 from shared.cancellation_mail import recipient_key
-from shared.delivery import (
+from shared.delivery_ports import (
     AttendeeCopies,
     Ending,
     Envelope,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared.cancellation_mail import cancellation_message, recipients
-from shared.delivery import Envelope, TransportError
+from shared.delivery_ports import Envelope, TransportError
 from shared.transports import MaildirTransport, maildir_name
 from tests.unit.delivery_fakes import ORGANIZER, notification
 
