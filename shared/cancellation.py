@@ -57,17 +57,19 @@ def cancel_event(
     target = ids.event_id(command.event_id)
     mailboxes.check_syntax(command.mailbox, command.container)
     owner = mailboxes.resolve(command.mailbox, caller, directory)
-    if isinstance(target, ids.OccurrenceId):
-        stored = mailboxes.locate(owner, command.container, target.series_master_id, calendars)
-        occurrence = live_occurrence(stored.event, target)
-        if not stored.event.is_organizer:
-            raise NotOrganizer()
-        cancelled = occurrence_cancellation_of(stored, occurrence, command.comment, now())
-    else:
-        stored = mailboxes.locate(owner, command.container, target, calendars)
-        if not stored.event.is_organizer:
-            raise NotOrganizer()
+    master_id = target.series_master_id if isinstance(target, ids.OccurrenceId) else target
+    stored = mailboxes.locate(owner, command.container, master_id, calendars)
+    if stored.event.is_cancelled:
+        raise ItemNotFound()  # an attendee's copy the organizer already cancelled
+    occurrence = (
+        live_occurrence(stored.event, target) if isinstance(target, ids.OccurrenceId) else None
+    )
+    if not stored.event.is_organizer:
+        raise NotOrganizer()
+    if occurrence is None:
         cancelled = cancellation_of(stored, command.comment, now())
+    else:
+        cancelled = occurrence_cancellation_of(stored, occurrence, command.comment, now())
 
     try:
         calendars.commit(cancelled)

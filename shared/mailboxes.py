@@ -77,8 +77,12 @@ def contains(container: Container, placement: Placement) -> bool:
 
 
 def locate(owner: str, container: Container, event_id: str, calendars: Calendars) -> StoredEvent:
-    """The event in that container of the owner's mailbox; 404 when it is elsewhere or absent."""
+    """The event in that container of the owner's mailbox; 404 when it is elsewhere or absent.
+
+    A cancelled meeting an attendee has not removed is still in their calendar (as in Graph);
+    only the organizer's cancel moves an event to Deleted Items, where it is not found.
+    """
     stored = calendars.find_event(owner, event_id)
-    if stored is None or stored.event.is_cancelled or not contains(container, stored.placement):
+    if stored is None or not contains(container, stored.placement):
         raise ItemNotFound()
     return stored

@@ -14,9 +14,10 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
+import requests
 
 from devtools.azurite import Azurite
-from devtools.tokens import DevKey
+from devtools.tokens import DevKey, mint
 from shared.model import Notification
 from shared.storage import get_text
 from tests.e2e.mail.conftest import MailStack, create_stack, dispose, wait_until
@@ -136,9 +137,20 @@ def test_a_comment_with_cr_lf_html_and_non_ascii_arrives_intact_and_escaped(
 def test_internal_attendees_copies_are_cancelled_once(planning: Delivered) -> None:
     stack = planning.stack
     for upn in ("AlexW@contoso.example", "MeganB@contoso.example"):
-        copy = stack.copy(upn, stack.tenant.copies["planning"][stack.user(upn)])
+        copy_id = stack.tenant.copies["planning"][stack.user(upn)]
+        copy = stack.copy(upn, copy_id)
         assert copy.is_cancelled
         assert copy.subject == "Canceled: Quarterly planning"
+        seen = requests.get(
+            f"{stack.base_url}/me/events/{copy_id}",
+            headers={"Authorization": f"Bearer {mint(stack.key, subject_oid=stack.user(upn))}"},
+            timeout=30,
+        )
+        assert seen.status_code == 200, "the attendee still sees the cancelled meeting"
+        assert (seen.json()["isCancelled"], seen.json()["subject"]) == (
+            True,
+            "Canceled: Quarterly planning",
+        )
 
 
 def test_the_same_message_again_sends_nothing_and_changes_nothing(planning: Delivered) -> None:
