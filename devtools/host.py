@@ -49,11 +49,11 @@ from devtools.host_triggers import (
     QueueSettings,
     TimerRunner,
     default_queue_client,
-    host_setting,
     local_timezone,
     parse_schedule,
     resolve_settings,
 )
+from shared.settings import host_setting, with_overrides
 
 log = logging.getLogger("devhost")
 
@@ -64,29 +64,6 @@ _QUEUE_NAME = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 def route_prefix(host_json: Mapping[str, Any]) -> str:
     prefix = host_setting(host_json, "extensions", "http", "routePrefix")
     return "api" if prefix is None else str(prefix).strip("/")
-
-
-HOST_JSON_OVERRIDE = "AzureFunctionsJobHost__"
-
-
-def with_overrides(host_json: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    """host.json as the host reads it: an app setting `AzureFunctionsJobHost__a__b` overrides
-    the value at `a.b`, whose keys match in any letter case."""
-    merged: dict[str, Any] = json.loads(json.dumps(host_json))
-    for name, value in env.items():
-        if not name.lower().startswith(HOST_JSON_OVERRIDE.lower()):
-            continue
-        *parents, leaf = name[len(HOST_JSON_OVERRIDE) :].split("__")
-        if not leaf or not all(parents):
-            continue
-        node = merged
-        for key in parents:
-            found = next((k for k in node if k.lower() == key.lower()), key)
-            if not isinstance(node.get(found), dict):
-                node[found] = {}
-            node = node[found]
-        node[next((k for k in node if k.lower() == leaf.lower()), leaf)] = value
-    return merged
 
 
 def load_functions(app: func.FunctionApp) -> list[FunctionSpec]:

@@ -25,6 +25,7 @@ from azure.storage.queue import QueueClient, QueueMessage
 from croniter import croniter
 
 from devtools.host_routes import HostConfigurationError
+from shared.settings import host_setting
 
 log = logging.getLogger("devhost")
 
@@ -62,16 +63,6 @@ def resolve_settings(value: str, env: Mapping[str, str]) -> str:
         return env[found[1]]
 
     return _SETTING.sub(lookup, value)
-
-
-def host_setting(mapping: Mapping[str, Any], *path: str) -> Any:
-    """A nested host.json value, its keys matched case-insensitively as the host reads them."""
-    current: Any = mapping
-    for key in path:
-        if not isinstance(current, Mapping):
-            return None
-        current = next((v for k, v in current.items() if str(k).lower() == key.lower()), None)
-    return current
 
 
 @dataclass(frozen=True)

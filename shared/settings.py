@@ -108,14 +108,29 @@ class MailSettings:
 HOST_JSON_OVERRIDE = "AzureFunctionsJobHost__"
 
 
-def host_json_value(host_json: Mapping[str, Any], env: Mapping[str, str], *path: str) -> Any:
-    """A host.json value as the Functions host reads it: an `AzureFunctionsJobHost__a__b` app
-    setting overrides the file, and keys match in any letter case."""
-    wanted = HOST_JSON_OVERRIDE + "__".join(path)
+def with_overrides(host_json: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """host.json as the host reads it: an app setting `AzureFunctionsJobHost__a__b` overrides
+    the value at `a.b`, whose keys match in any letter case."""
+    merged: dict[str, Any] = json.loads(json.dumps(host_json))
     for name, value in env.items():
-        if name.lower() == wanted.lower():
-            return value
-    current: Any = host_json
+        if not name.lower().startswith(HOST_JSON_OVERRIDE.lower()):
+            continue
+        *parents, leaf = name[len(HOST_JSON_OVERRIDE) :].split("__")
+        if not leaf or not all(parents):
+            continue
+        node = merged
+        for key in parents:
+            found = next((k for k in node if k.lower() == key.lower()), key)
+            if not isinstance(node.get(found), dict):
+                node[found] = {}
+            node = node[found]
+        node[next((k for k in node if k.lower() == leaf.lower()), leaf)] = value
+    return merged
+
+
+def host_setting(mapping: Mapping[str, Any], *path: str) -> Any:
+    """A nested host.json value, its keys matched case-insensitively as the host reads them."""
+    current: Any = mapping
     for key in path:
         if not isinstance(current, Mapping):
             return None
@@ -126,7 +141,7 @@ def host_json_value(host_json: Mapping[str, Any], env: Mapping[str, str], *path:
 def max_dequeue_count(env: Mapping[str, str], host_json_path: Path) -> int:
     """The host's `extensions.queues.maxDequeueCount` (5 unless host.json or a setting says)."""
     host_json = json.loads(host_json_path.read_text("utf-8")) if host_json_path.exists() else {}
-    value = host_json_value(host_json, env, "extensions", "queues", "maxDequeueCount")
+    value = host_setting(with_overrides(host_json, env), "extensions", "queues", "maxDequeueCount")
     return max(1, int(value)) if value not in (None, "") else 5
 
 

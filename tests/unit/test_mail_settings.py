@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from devtools.host import with_overrides
 from devtools.host_triggers import QueueSettings
-from shared.settings import MailSettings, max_dequeue_count
+from shared.settings import MailSettings, max_dequeue_count, with_overrides
 
 REPO = Path(__file__).resolve().parents[2]
 
