@@ -11,14 +11,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import TableClient
 
 from shared.delivery import cancelled_copy
 from shared.delivery_store import without_text
 from shared.model import Event, Notification, Placement
-from shared.storage import TableDirectory, event_row, get_text
+from shared.storage import TableDirectory, event_row, get_text, write_if_unchanged
 
 _WRITE_TRIES = 5
 
@@ -60,14 +59,6 @@ class TableAttendeeCopies:
             replacement = without_text(row, "Event") | event_row(
                 user.id, changed, placement, row["Folder"]
             )
-            try:
-                self.table.update_entity(
-                    replacement,
-                    mode=UpdateMode.REPLACE,
-                    etag=row.metadata["etag"],  # type: ignore[attr-defined]
-                    match_condition=MatchConditions.IfNotModified,
-                )
+            if write_if_unchanged(self.table, replacement, row.metadata["etag"]):  # type: ignore[attr-defined]
                 return True
-            except ResourceModifiedError:
-                continue
         raise RuntimeError(f"the copy of {address} kept changing; not cancelled")

@@ -21,11 +21,9 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from azure.core import MatchConditions
 from azure.core.exceptions import (
     AzureError,
     ResourceExistsError,
-    ResourceModifiedError,
     ResourceNotFoundError,
 )
 from azure.data.tables import TableClient, UpdateMode
@@ -37,7 +35,7 @@ from shared.model import Notification, NotificationPointer
 from shared.notification_queue import encode
 from shared.outbox_sweep import PendingEntry
 from shared.ports import QueueUnavailable
-from shared.storage import get_text, outbox_row
+from shared.storage import get_text, outbox_row, write_if_unchanged
 
 MAX_DETAIL = 2_000
 _WRITE_TRIES = 5
@@ -122,17 +120,11 @@ class TableOutbox:
         at: datetime,
     ) -> bool:
         row = self._delivery_row(pointer, address, "sending", at, None)
+        if current is not None:
+            return write_if_unchanged(self.table, row, current.version)
         try:
-            if current is None:
-                self.table.create_entity(row)
-            else:
-                self.table.update_entity(
-                    row,
-                    mode=UpdateMode.REPLACE,
-                    etag=current.version,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-        except (ResourceExistsError, ResourceModifiedError):
+            self.table.create_entity(row)
+        except ResourceExistsError:
             return False
         return True
 
@@ -168,16 +160,8 @@ class TableOutbox:
             ended = notification.model_copy(update={"status": status, "reason": reason})
             replacement = without_text(row, "Notification") | outbox_row(ended)
             replacement["Reason"] = (reason or "")[:MAX_DETAIL]
-            try:
-                self.table.update_entity(
-                    replacement,
-                    mode=UpdateMode.REPLACE,
-                    etag=row.metadata["etag"],  # type: ignore[attr-defined]
-                    match_condition=MatchConditions.IfNotModified,
-                )
+            if write_if_unchanged(self.table, replacement, row.metadata["etag"]):  # type: ignore[attr-defined]
                 return
-            except ResourceModifiedError:
-                continue
         raise RuntimeError(f"outbox row of {pointer} kept changing; not marked {status}")
 
     def stale_pending(self, untouched_since: datetime) -> Iterator[PendingEntry]:
@@ -205,15 +189,9 @@ class TableOutbox:
             "ResentAt": at,
         }
         try:
-            self.table.update_entity(
-                row,
-                mode=UpdateMode.MERGE,
-                etag=entry.version,
-                match_condition=MatchConditions.IfNotModified,
-            )
-        except (ResourceModifiedError, ResourceNotFoundError):
+            return write_if_unchanged(self.table, row, entry.version, UpdateMode.MERGE)
+        except ResourceNotFoundError:
             return False
-        return True
 
 
 class QueueRedelivery:

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.errors import ServiceUnavailable
@@ -57,6 +57,22 @@ def storage_errors() -> Iterator[None]:
         raise
     except AzureError as error:
         raise ServiceUnavailable() from error
+
+
+def write_if_unchanged(
+    table: TableClient,
+    entity: Mapping[str, Any],
+    etag: str,
+    mode: UpdateMode = UpdateMode.REPLACE,
+) -> bool:
+    """Write `entity` only while its row still has `etag`; False when another writer came first."""
+    try:
+        table.update_entity(
+            entity, mode=mode, etag=etag, match_condition=MatchConditions.IfNotModified
+        )
+    except ResourceModifiedError:
+        return False
+    return True
 
 
 def event_row(mailbox: str, event: Event, placement: Placement, folder: str) -> dict[str, Any]:
