@@ -110,11 +110,13 @@ def mint(
     now: datetime | None = None,
     extra_claims: Mapping[str, object] | None = None,
 ) -> str:
-    """A signed access token shaped like Entra's v2 tokens.
+    """A signed access token shaped like Entra's v2 tokens, with the `idtyp` optional claim.
 
-    With `subject_oid` it is a delegated token (`scp`, `oid`); without, an application token
-    (`roles`, `oid` of the app's service principal, `idtyp: app`). `extra_claims` are applied
-    last; a value of None removes that claim (to mint deliberately incomplete tokens).
+    With `subject_oid` it is a delegated token (`idtyp: user`, `scp`, the user's `oid`, a
+    pairwise `sub` unlike the `oid`, `azp`); without, an application token (`idtyp: app`,
+    `roles`, `sub` == `oid` == the object id of the app's service principal, `azp`, `appid`).
+    `extra_claims` are applied last; a value of None removes that claim (to mint deliberately
+    incomplete tokens).
     """
     issued = int((now or datetime.now(UTC)).timestamp())
     claims: dict[str, object] = {
@@ -131,11 +133,13 @@ def mint(
         scope_list = list(scopes)
         if not scope_list:
             raise ValueError("a delegated token needs at least one scope")
+        client = app_id or DEV_CLIENT_APP_ID
         claims |= {
             "oid": subject_oid,
-            "sub": subject_oid,
+            "sub": _pairwise_subject(tenant_id, client, subject_oid),
             "scp": " ".join(scope_list),
-            "azp": app_id or DEV_CLIENT_APP_ID,
+            "azp": client,
+            "idtyp": "user",
         }
         if role_list:
             claims["roles"] = role_list
@@ -157,6 +161,13 @@ def mint(
         else:
             claims[name] = value
     return jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid})
+
+
+def _pairwise_subject(tenant_id: str, client_app_id: str, user_oid: str) -> str:
+    # Entra's `sub` for a user is unique per (tenant, client app, user) and is never the `oid`;
+    # only an app-only token has `sub` == `oid`. Same shape: 43 characters of base64url.
+    digest = hashlib.sha256(f"{tenant_id}|{client_app_id}|{user_oid}".lower().encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def _thumbprint(public_jwk: Mapping[str, Any]) -> str:

@@ -3,6 +3,28 @@
 Signature and standard claims are checked by PyJWT; this module only picks the key, enforces
 the tenant and turns Entra's claims into a `Caller`. Every refusal is `MissingToken` or
 `InvalidToken`; which permission the caller needs is the core's decision, not this module's.
+
+Application or delegated is decided as Microsoft tells an API to, never by `scp` alone: a user's
+token may carry `roles` too (app roles assigned to that user), and taken for an app-only token
+it would reach every mailbox.
+
+- `idtyp`, when present, decides: "The value is `app` when the token is an app-only token. This
+  claim is the most accurate way for an API to determine if a token is an app token or an
+  app+user token." (and `include_user_token` "Emits the `idtyp` claim for users token."):
+  https://learn.microsoft.com/entra/identity-platform/optional-claims-reference
+  `app` must come with `roles` and without `scp`, `user` with `scp`; any other value, or a
+  contradiction, is refused.
+- Without `idtyp`, a non-empty `scp` is delegated (`scp`: "Only included for user tokens."):
+  https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference
+  Without `scp`, the token is app-only only when it has `roles` and `oid` == `sub`: "If you want
+  only daemon apps to call your web API, add the condition that the token is an app-only token
+  when you validate the app role.", followed by
+  `bool isAppOnly = oid != null && sub != null && oid == sub;`:
+  https://learn.microsoft.com/entra/identity-platform/scenario-protected-web-api-verification-scope-app-roles
+  A user's `sub` is pairwise per application, never its `oid`.
+
+A delegated caller's permissions are its scopes; the `roles` it may also carry are ignored.
+An application caller's object id is its service principal's `oid`.
 """
 
 from __future__ import annotations
@@ -143,26 +165,40 @@ def _caller_from(claims: Mapping[str, Any], tenant_id: str | None) -> Caller:
     if scp is not None and not isinstance(scp, str):
         raise InvalidToken()
     scopes = scp.split() if scp else []
-    if scopes:
-        return Caller(
-            kind="delegated",
-            object_id=_string_claim(claims, "oid").lower(),
-            tenant_id=tid.lower(),
-            permissions=frozenset(scopes),
-        )
 
-    roles = claims.get("roles", [])
-    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+    # Presence, not truthiness: an `idtyp` of null or "" is an unknown type, not a missing one,
+    # and an app-only token carries no `scp` at all (not even an empty one).
+    if "idtyp" in claims:
+        idtyp = claims["idtyp"]
+        if idtyp == "user" and scopes:
+            return _delegated(claims, tid, scopes)
+        if idtyp == "app" and "scp" not in claims:
+            return _application(claims, tid)
         raise InvalidToken()
-    for name in ("oid", "azp", "appid"):
-        if claims.get(name) is not None:
-            object_id = _string_claim(claims, name)
-            break
-    else:
+
+    if scopes:
+        return _delegated(claims, tid, scopes)
+    if "roles" in claims and _string_claim(claims, "oid") == _string_claim(claims, "sub"):
+        return _application(claims, tid)
+    raise InvalidToken()
+
+
+def _delegated(claims: Mapping[str, Any], tid: str, scopes: list[str]) -> Caller:
+    return Caller(
+        kind="delegated",
+        object_id=_string_claim(claims, "oid").lower(),
+        tenant_id=tid.lower(),
+        permissions=frozenset(scopes),
+    )
+
+
+def _application(claims: Mapping[str, Any], tid: str) -> Caller:
+    roles = claims.get("roles")
+    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
         raise InvalidToken()
     return Caller(
         kind="application",
-        object_id=object_id.lower(),
+        object_id=_string_claim(claims, "oid").lower(),
         tenant_id=tid.lower(),
         permissions=frozenset(roles),
     )

@@ -37,6 +37,8 @@ from shared.settings import AuthSettings
 
 USER = "5D5B6B7C-1111-4222-8333-444455556666"
 APP = "A1B2C3D4-0000-4000-8000-00000000a999"
+SERVICE_PRINCIPAL = "7E1C0B55-2222-4333-8444-555566667777"  # the object id of APP's principal
+PAIRWISE_SUB = "HKZpfaHyWadeOouYlitjrI-KffTm222X5rrV3xDqfKQ"  # Entra's `sub` for a user
 DROP = object()  # a claim override meaning "leave the claim out"
 
 
@@ -84,6 +86,19 @@ def claims(**overrides: object) -> dict[str, object]:
     return {name: value for name, value in base.items() if value is not DROP}
 
 
+def app_claims(**overrides: object) -> dict[str, object]:
+    """An app-only token as Entra issues it: `sub` == `oid` (the service principal), no `scp`."""
+    app: dict[str, object] = {
+        "scp": DROP,
+        "oid": SERVICE_PRINCIPAL,
+        "sub": SERVICE_PRINCIPAL,
+        "azp": APP,
+        "idtyp": "app",
+        "roles": ["Calendars.ReadWrite"],
+    }
+    return claims(**(app | overrides))
+
+
 def signed(key: DevKey, payload: Mapping[str, object], **header: Any) -> str:
     # Signed by hand: PyJWT's encoder refuses some of the malformed claims tested here.
     signing_input = f"{segment({'alg': 'RS256', 'typ': 'JWT', **header})}.{segment(payload)}"
@@ -118,17 +133,14 @@ def test_application_token(validator: TokenValidator, key: DevKey) -> None:
     assert caller.tenant_id == DEV_TENANT_ID
 
 
-def test_application_token_without_roles_has_no_permissions(
-    validator: TokenValidator, key: DevKey
-) -> None:
-    token = mint(key, subject_oid=None, app_id=APP, extra_claims={"roles": None})
-    caller = validator.caller(f"Bearer {token}")
-    assert (caller.kind, caller.permissions) == ("application", frozenset())
+def test_application_token_without_roles_is_refused(validator: TokenValidator, key: DevKey) -> None:
+    # Neither `scp` nor `roles`: Graph answers such a token with 401 too.
+    refused(validator, mint(key, subject_oid=None, app_id=APP, extra_claims={"roles": None}))
 
 
-def test_application_object_id_falls_back_to_appid(validator: TokenValidator, key: DevKey) -> None:
-    token = mint(key, subject_oid=None, app_id=APP, extra_claims={"oid": None, "azp": None})
-    assert validator.caller(f"Bearer {token}").object_id == APP.lower()
+def test_application_token_without_oid_is_refused(validator: TokenValidator, key: DevKey) -> None:
+    # No fallback to `azp`/`appid`: the caller's object id is its service principal's `oid`.
+    refused(validator, mint(key, subject_oid=None, app_id=APP, extra_claims={"oid": None}))
 
 
 def test_delegated_token_does_not_need_calendars_permission(
@@ -169,6 +181,152 @@ def test_token_without_kid_uses_the_only_key(validator: TokenValidator, key: Dev
     token = signed(key, claims())
     assert "kid" not in jwt.get_unverified_header(token)
     assert validator.caller(f"Bearer {token}").kind == "delegated"
+
+
+# --- application or delegated: `idtyp`, else `oid` == `sub` ----------------------------------
+
+
+def test_user_token_with_roles_and_no_scp_is_refused(
+    validator: TokenValidator, key: DevKey
+) -> None:
+    # A user's token carrying app roles assigned to that user, and no scopes: it is not an
+    # app-only token (its `sub` is the user's pairwise id, not its `oid`), so it must not reach
+    # every mailbox as an application caller would.
+    forged = claims(scp=DROP, sub=PAIRWISE_SUB, roles=["Calendars.ReadWrite"])
+    refused(validator, signed(key, forged, kid=key.kid))
+
+
+def test_idtyp_app_with_roles_is_application(validator: TokenValidator, key: DevKey) -> None:
+    token = signed(key, app_claims(), kid=key.kid)
+    assert validator.caller(f"Bearer {token}") == Caller(
+        kind="application",
+        object_id=SERVICE_PRINCIPAL.lower(),
+        tenant_id=DEV_TENANT_ID,
+        permissions=frozenset({"Calendars.ReadWrite"}),
+    )
+
+
+def test_idtyp_app_does_not_need_sub(validator: TokenValidator, key: DevKey) -> None:
+    token = signed(key, app_claims(sub=DROP), kid=key.kid)
+    assert validator.caller(f"Bearer {token}").kind == "application"
+
+
+def test_idtyp_user_with_scp_is_delegated(validator: TokenValidator, key: DevKey) -> None:
+    token = signed(key, claims(sub=PAIRWISE_SUB, idtyp="user"), kid=key.kid)
+    assert validator.caller(f"Bearer {token}") == Caller(
+        kind="delegated",
+        object_id=USER.lower(),
+        tenant_id=DEV_TENANT_ID,
+        permissions=frozenset({"Calendars.ReadWrite"}),
+    )
+
+
+@pytest.mark.parametrize("scp", ["Calendars.ReadWrite", "", None])
+def test_idtyp_app_with_scp_is_refused(validator: TokenValidator, key: DevKey, scp: object) -> None:
+    refused(validator, signed(key, app_claims(scp=scp), kid=key.kid))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"scp": DROP},
+        {"scp": ""},
+        {"scp": "   "},
+        {"scp": DROP, "roles": ["Calendars.ReadWrite"]},
+        {"scp": DROP, "roles": ["Calendars.ReadWrite"], "sub": USER},
+    ],
+)
+def test_idtyp_user_without_scp_is_refused(
+    validator: TokenValidator, key: DevKey, overrides: dict[str, object]
+) -> None:
+    refused(validator, signed(key, claims(idtyp="user", **overrides), kid=key.kid))
+
+
+@pytest.mark.parametrize("idtyp", ["device", "App", "USER", "", " app", None, 1, ["app"]])
+def test_unknown_idtyp_is_refused(validator: TokenValidator, key: DevKey, idtyp: object) -> None:
+    refused(validator, signed(key, app_claims(idtyp=idtyp), kid=key.kid))
+    refused(validator, signed(key, claims(idtyp=idtyp), kid=key.kid))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"roles": DROP},
+        {"roles": None},
+        {"roles": "Calendars.ReadWrite"},
+        {"roles": ["Calendars.ReadWrite", 3]},
+        {"oid": DROP},
+        {"oid": ""},
+        {"oid": 7},
+    ],
+)
+def test_idtyp_app_needs_roles_and_oid(
+    validator: TokenValidator, key: DevKey, overrides: dict[str, object]
+) -> None:
+    refused(validator, signed(key, app_claims(**overrides), kid=key.kid))
+
+
+def test_no_idtyp_roles_and_oid_equal_to_sub_is_application(
+    validator: TokenValidator, key: DevKey
+) -> None:
+    token = signed(key, app_claims(idtyp=DROP), kid=key.kid)
+    assert validator.caller(f"Bearer {token}") == Caller(
+        kind="application",
+        object_id=SERVICE_PRINCIPAL.lower(),
+        tenant_id=DEV_TENANT_ID,
+        permissions=frozenset({"Calendars.ReadWrite"}),
+    )
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"oid": DROP},
+        {"sub": DROP},
+        {"oid": DROP, "sub": DROP},
+        {"sub": PAIRWISE_SUB},
+        {"sub": SERVICE_PRINCIPAL.lower()},  # compared exactly, as Microsoft's own check does
+        {"sub": ""},
+        {"sub": 5},
+        {"roles": DROP},
+        {"roles": None},
+    ],
+)
+def test_no_idtyp_and_no_scp_without_matching_oid_sub_and_roles_is_refused(
+    validator: TokenValidator, key: DevKey, overrides: dict[str, object]
+) -> None:
+    refused(validator, signed(key, app_claims(idtyp=DROP, **overrides), kid=key.kid))
+
+
+@pytest.mark.parametrize("idtyp", [DROP, "user"])
+def test_delegated_token_with_roles_has_its_scopes_as_permissions(
+    validator: TokenValidator, key: DevKey, idtyp: object
+) -> None:
+    # Delegated tokens may carry the user's app roles; a delegated caller's permissions are its
+    # scopes, so a role never widens what it may do.
+    token = signed(
+        key,
+        claims(sub=PAIRWISE_SUB, idtyp=idtyp, scp="User.Read", roles=["Calendars.ReadWrite"]),
+        kid=key.kid,
+    )
+    assert validator.caller(f"Bearer {token}") == Caller(
+        kind="delegated",
+        object_id=USER.lower(),
+        tenant_id=DEV_TENANT_ID,
+        permissions=frozenset({"User.Read"}),
+    )
+
+
+def test_minted_tokens_say_what_they_are(validator: TokenValidator, key: DevKey) -> None:
+    delegated = mint(key, subject_oid=USER, roles=["Calendars.ReadWrite"])
+    assert validator.caller(f"Bearer {delegated}").kind == "delegated"
+    app = mint(key, subject_oid=None, app_id=APP, roles=["Calendars.ReadWrite"])
+    assert validator.caller(f"Bearer {app}").kind == "application"
+    # Without `idtyp` (an API that did not ask for the optional claim) both still resolve.
+    bare_app = mint(key, subject_oid=None, app_id=APP, extra_claims={"idtyp": None})
+    assert validator.caller(f"Bearer {bare_app}").kind == "application"
+    bare_user = mint(key, subject_oid=USER, extra_claims={"idtyp": None})
+    assert validator.caller(f"Bearer {bare_user}").kind == "delegated"
 
 
 # --- missing and malformed headers -----------------------------------------------------------
@@ -485,7 +643,11 @@ def test_mint_shapes(key: DevKey) -> None:
     delegated = jwt.decode(mint(key, subject_oid=USER), options={"verify_signature": False})
     assert delegated["scp"] == "Calendars.ReadWrite"
     assert delegated["ver"] == "2.0"
+    assert delegated["idtyp"] == "user"
     assert {"aud", "iss", "iat", "nbf", "exp", "tid", "oid", "sub", "azp"} <= delegated.keys()
+    assert delegated["oid"] == USER
+    assert delegated["sub"] != delegated["oid"]  # Entra's pairwise subject
+    assert "roles" not in delegated
     app = jwt.decode(
         mint(key, subject_oid=None, app_id=APP, roles=["Calendars.ReadWrite"]),
         options={"verify_signature": False},
@@ -493,6 +655,7 @@ def test_mint_shapes(key: DevKey) -> None:
     assert app["roles"] == ["Calendars.ReadWrite"]
     assert app["idtyp"] == "app"
     assert app["azp"] == app["appid"] == APP
+    assert app["sub"] == app["oid"] != APP  # the app's service principal, not its app id
     assert "scp" not in app
     assert jwt.get_unverified_header(mint(key, subject_oid=USER))["kid"] == key.kid
 
