@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -129,19 +130,29 @@ def authenticate(req: func.HttpRequest) -> Caller:
     return services().tokens.caller(req.headers.get("authorization"))
 
 
+_CLIENT_REQUEST_ID = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,126}[\x21-\x7e])?")
+"""What we echo of a `client-request-id` (Graph expects a GUID): printable ASCII, at most 128
+characters; anything else is replaced by the request's own id, never written back."""
+
+
+def client_request_id(req: func.HttpRequest, request_id: str) -> str:
+    sent = req.headers.get("client-request-id") or ""
+    return sent if _CLIENT_REQUEST_ID.fullmatch(sent) else request_id
+
+
 def respond(req: func.HttpRequest, action: Callable[[], func.HttpResponse]) -> func.HttpResponse:
     """Run one request; every outcome carries `request-id` and `client-request-id`."""
     request_id = str(uuid4())
-    client_request_id = req.headers.get("client-request-id") or request_id
+    client_id = client_request_id(req, request_id)
     try:
         response = action()
     except GraphError as error:
-        response = graph_error(error, request_id, client_request_id)
+        response = graph_error(error, request_id, client_id)
     except Exception:
         log.exception("request %s failed", request_id)
-        response = graph_error(InternalError(), request_id, client_request_id)
+        response = graph_error(InternalError(), request_id, client_id)
     response.headers["request-id"] = request_id
-    response.headers["client-request-id"] = client_request_id
+    response.headers["client-request-id"] = client_id
     return response
 
 
@@ -157,8 +168,9 @@ def graph_error(error: GraphError, request_id: str, client_request_id: str) -> f
             },
         }
     }
+    headers = {} if error.retry_after is None else {"Retry-After": str(error.retry_after)}
     return func.HttpResponse(
-        json.dumps(envelope), status_code=error.status, mimetype="application/json"
+        json.dumps(envelope), status_code=error.status, mimetype="application/json", headers=headers
     )
 
 
@@ -228,7 +240,10 @@ def instances(
 
 
 def time_window(req: func.HttpRequest) -> tuple[datetime, datetime]:
-    """Graph's startDateTime/endDateTime: ISO 8601, UTC when no offset is given."""
+    """Graph's startDateTime/endDateTime: ISO 8601, UTC when no offset is given.
+
+    Only parsed here; the core decides whether the window is one it serves.
+    """
     params = {key.lower(): value for key, value in req.params.items()}
     try:
         start, end = (
@@ -238,6 +253,4 @@ def time_window(req: func.HttpRequest) -> tuple[datetime, datetime]:
     except (KeyError, ValueError):
         raise MissingTimeWindow() from None
     start, end = (m if m.tzinfo else m.replace(tzinfo=UTC) for m in (start, end))
-    if end <= start:
-        raise MissingTimeWindow()
     return start, end

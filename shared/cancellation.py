@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from shared import ids, mailboxes
-from shared.errors import AccessDenied, ItemNotFound, NotOrganizer
+from shared.errors import AccessDenied, ItemBusy, ItemNotFound, NotOrganizer
 from shared.model import (
     CALENDARS_READ_WRITE,
     Caller,
@@ -28,10 +28,22 @@ from shared.model import (
     NotificationPointer,
     StoredEvent,
 )
-from shared.ports import Calendars, Directory, NotificationQueue, QueueUnavailable, StaleEvent
+from shared.ports import (
+    AlreadyNotified,
+    Calendars,
+    Directory,
+    NotificationQueue,
+    QueueUnavailable,
+    StaleEvent,
+)
 from shared.recurrence import Series, local_datetime, zone
+from shared.windows import checked_window
 
 UTC_ZONE = zone("UTC")
+
+MAX_CONFLICTS = 50
+"""Reads of one event a cancel makes while other writers keep changing it: each round one
+writer wins, so this many concurrent writers of one series master all get through."""
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +70,33 @@ def cancel_event(
     mailboxes.check_syntax(command.mailbox, command.container)
     owner = mailboxes.resolve(command.mailbox, caller, directory)
     master_id = target.series_master_id if isinstance(target, ids.OccurrenceId) else target
-    stored = mailboxes.locate(owner, command.container, master_id, calendars)
+    # A conflict means another writer changed the event between our read and our commit
+    # (on a series master: most often a cancel of another occurrence). Read it again and
+    # decide again; a loser of a race for the same item then finds it gone (404).
+    for _ in range(MAX_CONFLICTS):
+        stored = mailboxes.locate(owner, command.container, master_id, calendars)
+        cancelled = _cancellation(stored, target, command.comment, now())
+        try:
+            calendars.commit(cancelled)
+        except AlreadyNotified:
+            raise ItemNotFound() from None
+        except StaleEvent:
+            continue
+        break
+    else:
+        raise ItemBusy()
+    pointer = NotificationPointer(owner, cancelled.notification.id)
+    try:
+        queue.enqueue(pointer)
+    except QueueUnavailable:
+        log.warning("cancel %s committed; queue put failed, the sweeper will re-send", pointer)
+    return cancelled
+
+
+def _cancellation(
+    stored: StoredEvent, target: str | ids.OccurrenceId, comment: str | None, at: datetime
+) -> EventCancelled:
+    """The cancellation of `target` in the event as read, if the caller's rules allow it."""
     if stored.event.is_cancelled:
         raise ItemNotFound()  # an attendee's copy the organizer already cancelled
     occurrence = (
@@ -67,20 +105,8 @@ def cancel_event(
     if not stored.event.is_organizer:
         raise NotOrganizer()
     if occurrence is None:
-        cancelled = cancellation_of(stored, command.comment, now())
-    else:
-        cancelled = occurrence_cancellation_of(stored, occurrence, command.comment, now())
-
-    try:
-        calendars.commit(cancelled)
-    except StaleEvent:
-        raise ItemNotFound() from None
-    pointer = NotificationPointer(owner, cancelled.notification.id)
-    try:
-        queue.enqueue(pointer)
-    except QueueUnavailable:
-        log.warning("cancel %s committed; queue put failed, the sweeper will re-send", pointer)
-    return cancelled
+        return cancellation_of(stored, comment, at)
+    return occurrence_cancellation_of(stored, occurrence, comment, at)
 
 
 def cancellation_of(stored: StoredEvent, comment: str | None, at: datetime) -> EventCancelled:
@@ -188,6 +214,7 @@ def list_instances(
     calendars: Calendars,
 ) -> list[Event]:
     """`GET …/events/{id}/instances`: a series' occurrences in a window, cancelled ones left out."""
+    window = checked_window(*window)
     owner, target = _readable(mailbox, container, event_id, caller, directory)
     if isinstance(target, ids.OccurrenceId):
         raise ItemNotFound()

@@ -13,6 +13,8 @@ class GraphError(Exception):
     status: int = 400
     code: str = "BadRequest"
     message: str = "The request is invalid."
+    retry_after: int | None = None
+    """Seconds for a `Retry-After` header (503 and 429)."""
 
     def __init__(self, message: str | None = None) -> None:
         if message is not None:
@@ -107,6 +109,14 @@ class ServiceUnavailable(GraphError):
     status = 503
     code = "ServiceNotAvailable"
     message = "The service is temporarily unavailable. Please retry later."
+    retry_after = 5
+
+
+class ItemBusy(ServiceUnavailable):
+    """The item kept changing under concurrent writers; nothing was changed."""
+
+    message = "The item is being changed by other requests. Please retry later."
+    retry_after = 1
 
 
 class MissingTimeWindow(GraphError):
@@ -116,3 +126,24 @@ class MissingTimeWindow(GraphError):
         "This request requires a time window specified by the query string parameters "
         "StartDateTime and EndDateTime."
     )
+
+
+class WindowTooLarge(GraphError):
+    """Graph's own limit and sentence for a calendar view's window (1825 days)."""
+
+    status = 400
+    code = "ErrorInvalidRequest"
+
+    def __init__(self, days: int) -> None:
+        super().__init__(
+            "Your request can't be completed. The range between the start and end dates is "
+            f"greater than the allowed range. Maximum number of days: {days}"
+        )
+
+
+class WindowOutOfRange(GraphError):
+    status = 400
+    code = "ErrorInvalidParameter"
+
+    def __init__(self, first: str, last: str) -> None:
+        super().__init__(f"The time window must lie between {first} and {last}.")

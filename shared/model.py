@@ -7,13 +7,21 @@ model reads the loader's JSON, is kept in the store and is returned by `GET` unc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 CALENDARS_READ_WRITE = "Calendars.ReadWrite"
+
+FIRST_DAY = date(1601, 1, 1)
+LAST_DAY = date(9999, 12, 30)
+"""The dates a calendar holds, in any zone: from Exchange's first day (Windows' epoch) to the
+day before the last one Python holds, so that no zone offset carries a time past year 9999."""
+
+MAX_OCCURRENCES = 999
+"""The most occurrences a numbered range may have (Exchange's NumberOfOccurrences: 1 to 999)."""
 
 
 class GraphModel(BaseModel):
@@ -48,6 +56,14 @@ class Attendee(GraphModel):
 class DateTimeTimeZone(GraphModel):
     date_time: str
     time_zone: str = "UTC"
+
+    @field_validator("date_time")
+    @classmethod
+    def _in_the_calendar(cls, value: str) -> str:
+        moment = datetime.fromisoformat(value.removesuffix("Z"))
+        if not FIRST_DAY <= moment.date() <= LAST_DAY:
+            raise ValueError(f"{value} is outside {FIRST_DAY} to {LAST_DAY}")
+        return value
 
 
 class ItemBody(GraphModel):
@@ -85,7 +101,12 @@ class RecurrencePattern(GraphModel):
             raise ValueError(f"an {self.type} pattern needs dayOfMonth")
         if self.type in ("absoluteYearly", "relativeYearly") and not self.month:
             raise ValueError(f"a {self.type} pattern needs month")
+        if self.type == "absoluteYearly" and self.day_of_month > _LONGEST_MONTH[self.month]:
+            raise ValueError(f"month {self.month} has no day {self.day_of_month}")
         return self
+
+
+_LONGEST_MONTH = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 class RecurrenceRange(GraphModel):
@@ -94,10 +115,12 @@ class RecurrenceRange(GraphModel):
     end_date: date = date(1, 1, 1)
     """Graph writes 0001-01-01 when the range has no end date."""
     recurrence_time_zone: str = "UTC"
-    number_of_occurrences: int = Field(default=0, ge=0)
+    number_of_occurrences: int = Field(default=0, ge=0, le=MAX_OCCURRENCES)
 
     @model_validator(mode="after")
     def _complete(self) -> RecurrenceRange:
+        if not FIRST_DAY <= self.start_date <= LAST_DAY:
+            raise ValueError(f"a range starts between {FIRST_DAY} and {LAST_DAY}")
         if self.type == "endDate" and self.end_date < self.start_date:
             raise ValueError("an endDate range needs an endDate on or after its startDate")
         if self.type == "numbered" and self.number_of_occurrences < 1:

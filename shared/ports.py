@@ -11,6 +11,10 @@ class StaleEvent(Exception):
     """The event changed (or was cancelled) between the read and the commit."""
 
 
+class AlreadyNotified(StaleEvent):
+    """The outbox row of this very cancellation exists: someone else made it first."""
+
+
 class QueueUnavailable(Exception):
     """The notification queue refused the message; the outbox row stays pending."""
 
@@ -31,7 +35,8 @@ class Calendars(Protocol):
     def commit(self, cancelled: EventCancelled) -> None:
         """Write the event's new state and its outbox row at once, if the event is unchanged.
 
-        Raises StaleEvent when the event's ETag no longer matches or the outbox row exists.
+        Raises StaleEvent when the event's ETag no longer matches, AlreadyNotified when the
+        outbox row exists.
         """
         ...
 

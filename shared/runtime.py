@@ -37,10 +37,24 @@ class Services:
     tokens: TokenValidator
 
 
+HTTP_STORAGE_POLICY: dict[str, object] = {
+    "retry_total": 1,
+    "retry_mode": "fixed",
+    "retry_backoff_factor": 0.2,
+    "connection_timeout": 2,
+    "read_timeout": 10,
+}
+"""Storage calls made while a caller waits: one quick retry, then a 503 the caller may retry
+(the SDK's default, ten exponential retries, held a request ~5 s while storage was down).
+The mail worker keeps the SDK's patient default: nobody waits on it."""
+
+
 @cache
 def services() -> Services:
     config = settings()
-    tables = TableServiceClient.from_connection_string(config.storage_connection)
+    tables = TableServiceClient.from_connection_string(
+        config.storage_connection, **HTTP_STORAGE_POLICY
+    )
     return Services(
         directory=TableDirectory(tables.get_table_client(config.directory_table)),
         calendars=TableCalendars(tables.get_table_client(config.calendar_table)),

@@ -24,7 +24,7 @@ from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.errors import ServiceUnavailable
 from shared.model import Event, EventCancelled, Group, Notification, Placement, StoredEvent, User
-from shared.ports import StaleEvent
+from shared.ports import AlreadyNotified, StaleEvent
 
 # A Table string holds 64 KiB of UTF-16: 16,384 code points always fit, whatever they are.
 _CHUNK = 16_384
@@ -193,8 +193,10 @@ class TableCalendars:
             with storage_errors():
                 self.table.submit_transaction(operations)
         except TableTransactionError as error:
-            if error.status_code in (409, 412):
+            if error.status_code == 412:
                 raise StaleEvent() from error
+            if error.status_code == 409:
+                raise AlreadyNotified() from error
             raise ServiceUnavailable() from error
         except ResourceNotFoundError as error:
             raise StaleEvent() from error

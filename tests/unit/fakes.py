@@ -22,12 +22,20 @@ from shared.model import (
     Group,
     Notification,
     NotificationPointer,
+    PatternedRecurrence,
     Placement,
     Recipient,
     StoredEvent,
     User,
 )
-from shared.ports import Calendars, Directory, NotificationQueue, QueueUnavailable, StaleEvent
+from shared.ports import (
+    AlreadyNotified,
+    Calendars,
+    Directory,
+    NotificationQueue,
+    QueueUnavailable,
+    StaleEvent,
+)
 
 TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 ORGANIZER_ID = "0f6e3e8a-1111-4222-8333-444455556666"
@@ -110,6 +118,21 @@ def event(
         last_modified_date_time="2026-02-01T08:00:00Z",
         change_key="DwAAABYAAAA=",
         sequence=sequence,
+    )
+
+
+def series_master(event_id: str = EVENT_ID) -> Event:
+    """A daily series from 2026-03-10 without end, at the time `event` has."""
+    return event(event_id).model_copy(
+        update={
+            "type": "seriesMaster",
+            "recurrence": PatternedRecurrence.model_validate(
+                {
+                    "pattern": {"type": "daily"},
+                    "range": {"type": "noEnd", "startDate": "2026-03-10"},
+                }
+            ),
+        }
     )
 
 
@@ -221,7 +244,7 @@ class FakeCalendars:
         if current is None or current.etag != cancelled.previous.etag:
             raise StaleEvent(key)
         if outbox_key in self.outbox:
-            raise StaleEvent(outbox_key)
+            raise AlreadyNotified(outbox_key)
         after = StoredEvent(
             cancelled.mailbox, cancelled.event, cancelled.previous.placement, self._next_etag()
         )

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from shared.cancellation import CancelEvent, cancel_event, read_event
+from shared.cancellation import MAX_CONFLICTS, CancelEvent, cancel_event, read_event
 from shared.errors import (
     AccessDenied,
     GraphError,
     IdMalformed,
     InvalidUser,
+    ItemBusy,
     ItemNotFound,
     MeRequiresDelegated,
     NotOrganizer,
@@ -586,17 +587,70 @@ def test_permission_match_is_case_insensitive(world: World, spelling: str) -> No
 # Races and the queue -----------------------------------------------------------------------------
 
 
-def test_concurrent_change_between_read_and_commit_is_not_found(world: World) -> None:
+def test_a_change_between_read_and_commit_is_read_again_and_applied(world: World) -> None:
     world.put()
-    world.calendars.after_find = world.calendars.touch  # another writer changes the ETag
+
+    def touch_once(mailbox: str, event_id: str) -> None:
+        world.calendars.after_find = None
+        world.calendars.touch(mailbox, event_id)  # another writer changes the ETag
+
+    world.calendars.after_find = touch_once
+
+    result = world.cancel()
+
+    assert world.calendars.reads == [(ORGANIZER_ID, EVENT_ID)] * 2
+    assert world.calendars.committed == [result]
+    assert len(world.queue.pointers) == 1
+
+
+def test_an_event_cancelled_by_another_request_in_between_is_not_found(world: World) -> None:
+    world.put()
+    rival = World(calendars=world.calendars)
+
+    def rival_cancels(mailbox: str, event_id: str) -> None:
+        world.calendars.after_find = None
+        rival.cancel(comment="first")
+
+    world.calendars.after_find = rival_cancels
 
     refuse(world, ItemNotFound)
 
+    (won,) = world.calendars.committed
+    assert won.notification.comment == "first"
+    assert len(world.calendars.outbox) == 1
+    assert world.queue.pointers == []
+
+
+def test_concurrent_cancels_of_two_occurrences_both_land_on_the_master(world: World) -> None:
+    world.put(fakes.stored(item=fakes.series_master()))
+    first, second = (f"OID.{EVENT_ID}.2026-03-{day}" for day in (11, 12))
+    rival = World(calendars=world.calendars)
+
+    def rival_cancels_another(mailbox: str, event_id: str) -> None:
+        world.calendars.after_find = None
+        rival.cancel(event_id=second)
+
+    world.calendars.after_find = rival_cancels_another
+
+    world.cancel(event_id=first)
+
+    master = world.calendars.events[(ORGANIZER_ID, EVENT_ID)].event
+    assert set(master.cancelled_occurrences) == {first, second}
+    assert set(world.calendars.outbox) == {(ORGANIZER_ID, first), (ORGANIZER_ID, second)}
+
+
+def test_an_event_that_never_stops_changing_is_busy_and_unchanged(world: World) -> None:
+    before = world.put()
+    world.calendars.after_find = world.calendars.touch
+
+    error = refuse(world, ItemBusy)
+
+    assert (error.status, error.code, error.retry_after) == (503, "ServiceNotAvailable", 1)
+    assert len(world.calendars.reads) == MAX_CONFLICTS
     assert world.calendars.committed == []
     assert world.calendars.outbox == {}
-    assert world.queue.pointers == []
     assert world.queue.attempts == 0
-    assert not world.calendars.events[(ORGANIZER_ID, EVENT_ID)].event.is_cancelled
+    assert world.calendars.events[(ORGANIZER_ID, EVENT_ID)].event == before.event
 
 
 def test_existing_outbox_row_makes_the_commit_stale(world: World) -> None:

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from shared.cancellation import CancelEvent, cancel_event, list_instances, read_event
 from shared.errors import ItemNotFound, NotOrganizer
-from shared.model import AnyCalendar, Event, Me, PatternedRecurrence
-from shared.recurrence import Series, UnknownTimeZone, zone
+from shared.model import AnyCalendar, DateTimeTimeZone, Event, Me, PatternedRecurrence
+from shared.recurrence import Series, UnknownTimeZone, period_start, zone
 from tests.unit import fakes
 
 DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -368,3 +368,166 @@ def test_attendee_cancelling_an_occurrence_of_their_copy_gets_the_organizer_erro
             now=fakes.fixed_clock(),
         )
     assert calendars.committed == []
+
+
+# Far from the series' start: the same answers, at a cost bounded by the period ------------------
+
+
+FAR = date(9999, 12, 30)
+PERIOD_DAYS = {"daily": 1, "weekly": 7, "absoluteMonthly": 31, "relativeMonthly": 31}
+
+
+@settings(max_examples=300, deadline=None)
+@given(recurrence=recurrences(), offset=st.integers(0, (FAR - date(2026, 1, 1)).days))
+def test_a_restart_begins_within_one_period_before_the_day(
+    recurrence: dict[str, Any], offset: int
+) -> None:
+    pattern = PatternedRecurrence.model_validate(recurrence)
+    first = pattern.range.start_date
+    day = first + timedelta(days=min(offset, (FAR - first).days))
+
+    begins = period_start(pattern, day)
+
+    longest = PERIOD_DAYS.get(pattern.pattern.type, 366) * pattern.pattern.interval
+    assert pattern.range.start_date <= begins <= day
+    assert (day - begins).days < longest
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    recurrence=recurrences(),
+    offset=st.integers(0, (FAR - date(2028, 1, 1)).days),
+    open_ended=st.booleans(),
+)
+def test_far_occurrences_are_the_oracle_s(
+    recurrence: dict[str, Any], offset: int, open_ended: bool
+) -> None:
+    start = date.fromisoformat(recurrence["range"]["startDate"])
+    day = start + timedelta(days=min(offset, (FAR - start).days - 40))
+    if open_ended:
+        recurrence["range"] = {"type": "noEnd", "startDate": start.isoformat()}
+    else:
+        end = day + timedelta(days=10)
+        recurrence["range"] = {
+            "type": "endDate",
+            "startDate": start.isoformat(),
+            "endDate": f"{end}",
+        }
+    series = Series(master(recurrence))
+    assert series.master.recurrence is not None
+    pattern = series.master.recurrence
+
+    def expected(d: date) -> bool:
+        return oracle_matches(pattern, d) and (open_ended or d <= pattern.range.end_date)
+
+    assert series.occurs_on(day) == expected(day)
+    window = [day + timedelta(days=n) for n in range(-40, 40)]
+    assert days(series, window[0], window[-1] + timedelta(days=1)) == [
+        d for d in window if expected(d)
+    ]
+
+
+def daily(tz: str, *, at: str = "09:00") -> Series:
+    return Series(
+        master(
+            {"pattern": {"type": "daily"}, "range": {"type": "noEnd", "startDate": "2027-01-01"}},
+            tz=tz,
+            at=at,
+        )
+    )
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Pacific Standard Time", "Line Islands Standard Time"])
+def test_the_calendar_s_last_day_holds_an_occurrence_in_any_zone(tz: str) -> None:
+    series = daily(tz, at="23:00")
+
+    last = series.occurrence(date(9999, 12, 30))
+
+    assert last is not None
+    assert last.id == f"OID.{MASTER}.9999-12-30"
+    assert series.occurrence(date(9999, 12, 31)) is None
+    window = (datetime(9999, 12, 20, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC))
+    listed = [e.id[-10:] for e in series.instances(*window)]
+    assert listed[-1] in ("9999-12-30", "9999-12-29")
+    assert listed == sorted(set(listed))
+
+
+@pytest.mark.parametrize("day", [date(1, 1, 1), date(1600, 12, 31), date(2026, 12, 31)])
+def test_days_before_the_series_or_the_calendar_are_no_occurrences(day: date) -> None:
+    assert daily("Pacific Standard Time").occurrence(day) is None
+
+
+def test_an_occurrence_that_would_end_past_the_calendar_does_not_exist() -> None:
+    weekly = master(
+        {
+            "pattern": {"type": "daily"},
+            "range": {"type": "noEnd", "startDate": "2027-01-01"},
+        }
+    )
+    long_meeting = weekly.model_copy(
+        update={"end": weekly.end.model_copy(update={"date_time": "2027-01-03T09:00:00"})}
+    )
+    series = Series(long_meeting)
+
+    assert series.occurrence(date(9999, 12, 28)) is not None
+    assert series.occurrence(date(9999, 12, 30)) is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "refused"),
+    [
+        ({"range": {"type": "numbered", "numberOfOccurrences": 999}}, False),
+        ({"range": {"type": "numbered", "numberOfOccurrences": 1000}}, True),
+        ({"pattern": {"type": "absoluteYearly", "month": 2, "dayOfMonth": 29}}, False),
+        ({"pattern": {"type": "absoluteYearly", "month": 2, "dayOfMonth": 30}}, True),
+        ({"pattern": {"type": "absoluteYearly", "month": 4, "dayOfMonth": 31}}, True),
+        ({"range": {"type": "noEnd", "startDate": "1600-12-31"}}, True),
+        ({"range": {"type": "noEnd", "startDate": "9999-12-31"}}, True),
+    ],
+)
+def test_patterns_and_ranges_the_calendar_cannot_hold_are_refused(
+    changes: dict[str, Any], refused: bool
+) -> None:
+    recurrence = {
+        "pattern": {"type": "daily", **changes.get("pattern", {})},
+        "range": {"type": "noEnd", "startDate": "2027-01-01", **changes.get("range", {})},
+    }
+    if refused:
+        with pytest.raises(ValueError, match="validation error"):
+            PatternedRecurrence.model_validate(recurrence)
+    else:
+        PatternedRecurrence.model_validate(recurrence)
+
+
+@pytest.mark.parametrize(
+    "moment", ["0001-01-01T00:00:00", "1600-12-31T23:59:59", "9999-12-31T09:00:00"]
+)
+def test_times_outside_the_calendar_are_refused(moment: str) -> None:
+    with pytest.raises(ValueError, match="outside"):
+        DateTimeTimeZone(date_time=moment, time_zone="UTC")
+
+
+def test_a_numbered_series_ends_after_its_count_even_asked_far_away() -> None:
+    series = Series(
+        master(
+            {
+                "pattern": {"type": "weekly", "daysOfWeek": ["monday"]},
+                "range": {
+                    "type": "numbered",
+                    "startDate": "2027-01-04",
+                    "numberOfOccurrences": 999,
+                },
+            }
+        )
+    )
+    last = date(2027, 1, 4) + timedelta(weeks=998)
+
+    assert series.occurs_on(last)
+    assert not series.occurs_on(last + timedelta(weeks=1))
+    window = (
+        datetime.combine(last - timedelta(weeks=2), datetime.min.time(), UTC),
+        datetime.combine(last + timedelta(weeks=2), datetime.min.time(), UTC),
+    )
+    assert [e.id[-10:] for e in series.instances(*window)] == [
+        (last - timedelta(weeks=n)).isoformat() for n in (2, 1, 0)
+    ]

@@ -30,6 +30,7 @@ from shared.errors import (
     NotOrganizer,
     PayloadTooLarge,
     RequestBodyRead,
+    ServiceUnavailable,
     UnsupportedMediaType,
 )
 
@@ -418,6 +419,51 @@ def test_respond_echoes_the_client_request_id() -> None:
     assert response.headers["request-id"] != client_id
     assert envelope(response)["innerError"]["client-request-id"] == client_id
     assert envelope(response)["innerError"]["request-id"] == response.headers["request-id"]
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "bad\x00id",
+        "bad\x07bell",
+        "line\r\nInjected: yes",
+        "tab\tinside",
+        "caf\u00e9",
+        "x" * 129,
+        "x" * 60_000,
+        " ",
+    ],
+    ids=["nul", "bell", "crlf", "tab", "non-ascii", "129-chars", "60kb", "blank"],
+)
+def test_an_insane_client_request_id_is_replaced_by_the_request_id(sent: str) -> None:
+    response = respond(request("{}", headers={"client-request-id": sent}), raising(ItemNotFound()))
+
+    request_id = response.headers["request-id"]
+    assert response.headers["client-request-id"] == request_id
+    assert envelope(response)["innerError"]["client-request-id"] == request_id
+    if sent.strip():
+        assert sent not in response.get_body().decode()
+
+
+@pytest.mark.parametrize("sent", ["x" * 128, "a b", "{8d2f0c5e-1234-4abc-9def-0123456789ab}"])
+def test_a_printable_client_request_id_up_to_128_characters_is_echoed(sent: str) -> None:
+    response = respond(request("{}", headers={"client-request-id": sent}), raising(ItemNotFound()))
+
+    assert response.headers["client-request-id"] == sent
+
+
+def test_a_503_tells_when_to_retry() -> None:
+    response = respond(request("{}"), raising(ServiceUnavailable()))
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert envelope(response)["code"] == "ServiceNotAvailable"
+
+
+def test_other_errors_carry_no_retry_after() -> None:
+    response = respond(request("{}"), raising(ItemNotFound()))
+
+    assert "Retry-After" not in response.headers
 
 
 def test_respond_on_success_carries_the_ids() -> None:
