@@ -21,7 +21,9 @@ import socket
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Mapping, MutableMapping, Sequence
+from datetime import UTC, datetime
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BufferedIOBase
@@ -58,7 +60,68 @@ from shared.settings import host_setting, with_overrides
 log = logging.getLogger("devhost")
 
 MAX_REQUEST_BODY = 100 * 1024 * 1024
+LISTEN_BACKLOG = 512  # Kestrel's default; the kernel caps it at net.core.somaxconn
 _QUEUE_NAME = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;[^\r\n]*)?\r?\n")
+_MAX_TRAILER_LINES = 100
+_LINGER_SECONDS = 2.0
+
+# What the host answers itself, in Graph's envelope; the app's own answers pass through as they are.
+_ERROR_CODES = {
+    404: "ResourceNotFound",
+    413: "RequestEntityTooLarge",
+    500: "generalException",
+    501: "notSupported",
+    505: "notSupported",
+}
+# http.server's own refusals, one plain sentence per status: its messages quote the request.
+_SERVER_ERRORS = {
+    400: "The request line is not valid HTTP.",
+    414: "The request line is longer than 65536 bytes.",
+    431: "The request's header fields are too long or too many.",
+    501: "The request's method is not supported.",
+    505: "The request's HTTP version is not supported.",
+}
+INTERNAL_ERROR = "An internal server error occurred while processing the request."
+NO_FUNCTION = "No function serves this path."
+SHORT_BODY = "The request body is shorter than its Content-Length."
+INVALID_LENGTH = "The request's Content-Length is not valid."
+BOTH_FRAMINGS = "The request has both a Content-Length and a Transfer-Encoding."
+INVALID_ENCODING = "The request's Transfer-Encoding is not chunked."
+INVALID_CHUNK = "The request's chunked body is not valid."
+SHORT_CHUNKED_BODY = "The request's chunked body is cut short."
+TOO_LARGE = f"The request body is larger than {MAX_REQUEST_BODY} bytes."
+
+
+class RequestRefused(Exception):
+    """A request the host answers itself, without calling any function."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def error_envelope(status: int, message: str) -> tuple[list[tuple[str, str]], bytes]:
+    """Headers and body of Graph's error envelope, with a new request id."""
+    request_id = str(uuid.uuid4())
+    fallback = "BadRequest" if status < 500 else "generalException"
+    envelope = {
+        "error": {
+            "code": _ERROR_CODES.get(status, fallback),
+            "message": message,
+            "innerError": {
+                "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+                "request-id": request_id,
+                "client-request-id": request_id,
+            },
+        }
+    }
+    headers = [
+        ("Content-Type", "application/json"),
+        ("request-id", request_id),
+        ("client-request-id", request_id),
+    ]
+    return headers, json.dumps(envelope).encode()
 
 
 def route_prefix(host_json: Mapping[str, Any]) -> str:
@@ -109,35 +172,76 @@ def http_response_parts(result: object) -> tuple[int, list[tuple[str, str]], byt
     return int(result.status_code), headers, bytes(result.get_body() or b"")
 
 
+def body_length(headers: Message) -> int | None:
+    """Content-Length of the body to come, or None for a chunked body; refuses any other framing."""
+    encodings = headers.get_all("Transfer-Encoding") or []
+    lengths = headers.get_all("Content-Length") or []
+    if encodings and lengths:
+        raise RequestRefused(400, BOTH_FRAMINGS)
+    if encodings:
+        codings = [c.strip().lower() for value in encodings for c in value.split(",")]
+        if codings[-1] != "chunked":
+            raise RequestRefused(400, INVALID_ENCODING)
+        return None
+    if not lengths:
+        return 0
+    if any(not re.fullmatch(r"[0-9]+", value) for value in lengths) or len(set(lengths)) > 1:
+        raise RequestRefused(400, INVALID_LENGTH)
+    digits = lengths[0].lstrip("0") or "0"
+    if len(digits) > len(str(MAX_REQUEST_BODY)) or int(digits) > MAX_REQUEST_BODY:
+        raise RequestRefused(413, TOO_LARGE)
+    return int(digits)
+
+
 def read_body(headers: Message, stream: BufferedIOBase) -> bytes:
     """Exactly the request body: Content-Length bytes, or the chunks of a chunked body."""
-    if "chunked" in headers.get("Transfer-Encoding", "").lower():
+    length = body_length(headers)
+    if length is None:
         return _read_chunked(stream)
-    length = int(headers.get("Content-Length") or 0)
-    if length < 0 or length > MAX_REQUEST_BODY:
-        raise ValueError(f"unacceptable Content-Length {length}")
-    return stream.read(length) if length else b""
+    body = stream.read(length) if length else b""
+    if len(body) < length:
+        raise RequestRefused(400, SHORT_BODY)
+    return body
 
 
 def _read_chunked(stream: BufferedIOBase) -> bytes:
     chunks: list[bytes] = []
     total = 0
     while True:
-        size = int(stream.readline(1024).split(b";")[0].strip(), 16)
+        line = stream.readline(1024)
+        if not line.endswith(b"\n"):
+            raise RequestRefused(400, SHORT_CHUNKED_BODY if len(line) < 1024 else INVALID_CHUNK)
+        match = _CHUNK_SIZE_LINE.fullmatch(line)
+        if match is None:
+            raise RequestRefused(400, INVALID_CHUNK)
+        digits = match[1].lstrip(b"0") or b"0"
+        if len(digits) > 8 or total + int(digits, 16) > MAX_REQUEST_BODY:
+            raise RequestRefused(413, TOO_LARGE)
+        size = int(digits, 16)
         if size == 0:
             break
         total += size
-        if size < 0 or total > MAX_REQUEST_BODY:
-            raise ValueError("unacceptable chunk size")
-        chunks.append(stream.read(size))
-        stream.readline(16)
-    while stream.readline(8192).strip():
-        pass
-    return b"".join(chunks)
+        chunk = stream.read(size)
+        end = stream.readline(2)
+        if len(chunk) < size or not end:
+            raise RequestRefused(400, SHORT_CHUNKED_BODY)
+        if end not in (b"\r\n", b"\n"):
+            raise RequestRefused(400, INVALID_CHUNK)
+        chunks.append(chunk)
+    for _ in range(_MAX_TRAILER_LINES + 1):
+        line = stream.readline(8192)
+        if not line.endswith(b"\n"):
+            raise RequestRefused(400, SHORT_CHUNKED_BODY if len(line) < 8192 else INVALID_CHUNK)
+        if line in (b"\r\n", b"\n"):
+            return b"".join(chunks)
+    raise RequestRefused(400, INVALID_CHUNK)
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver listens with a backlog of 5: connections of a burst beyond it wait for SYN
+    # retries (or are reset) before the accept loop, one thread per connection, sees them.
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(self, address: tuple[str, int], host: DevHost) -> None:
         self.dev_host = host
@@ -167,8 +271,11 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "devhost"
+    # A refusal before the version is read still gets a status line and headers (not HTTP/0.9).
+    default_request_version = "HTTP/1.1"
     timeout = 120
     server: _Server
+    _linger = False
 
     def _dispatch(self) -> None:
         started = time.perf_counter()
@@ -181,14 +288,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> int:
         try:
             body = read_body(self.headers, self.rfile)
-        except ValueError:
-            self.close_connection = True
-            return self._respond(400, [], b"")
+        except RequestRefused as refused:
+            return self._refuse(refused.status, refused.message)
         target = urlsplit(self.path)
         host = self.server.dev_host
         found = host.find_route(self.command, split_path(target.path))
         if found is None:
-            return self._respond(404, [], b"")
+            return self._respond(404, *error_envelope(404, NO_FUNCTION))
         spec, route_params = found
         params: dict[str, str] = {}
         for key, value in parse_qsl(target.query, keep_blank_values=True):
@@ -211,14 +317,47 @@ class _Handler(BaseHTTPRequestHandler):
             status, response_headers, response_body = http_response_parts(result)
         except Exception:
             log.exception("Executed 'Functions.%s' (Failed)", spec.name)
-            return self._respond(500, [], b"")
+            return self._respond(500, *error_envelope(500, INTERNAL_ERROR))
         return self._respond(status, response_headers, response_body)
 
-    def _respond(self, status: int, headers: Sequence[tuple[str, str]], body: bytes) -> int:
+    def _refuse(self, status: int, message: str) -> int:
+        """Answer in Graph's envelope and close: what is left of the request cannot be framed."""
+        self.close_connection = True
+        self._linger = True
+        headers, body = error_envelope(status, message)
+        return self._respond(status, headers, body, close=True)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (request line, headers, method), in Graph's envelope."""
+        log.info("refused %r: %d %s", self.requestline, code, message or "")
+        fallback = INTERNAL_ERROR if code >= 500 else "The request cannot be served."
+        self._refuse(code, _SERVER_ERRORS.get(code, fallback))
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if len(self.requestline.split()) == 2:  # HTTP/0.9 `GET /`: no version, no headers
+            self.send_error(400)
+            return False
+        return True
+
+    def handle_expect_100(self) -> bool:
+        """No 100 Continue for a body that will be refused: the client need not send it."""
+        try:
+            body_length(self.headers)
+        except RequestRefused:
+            return True
+        return super().handle_expect_100()
+
+    def _respond(
+        self, status: int, headers: Sequence[tuple[str, str]], body: bytes, *, close: bool = False
+    ) -> int:
         self.send_response(status)
         for key, value in headers:
             if key.lower() not in ("content-length", "transfer-encoding", "connection"):
                 self.send_header(key, value)
+        if close:
+            self.send_header("Connection", "close")
         bodiless = status < 200 or status in (204, 304)
         if not bodiless:
             self.send_header("Content-Length", str(len(body)))
@@ -226,6 +365,22 @@ class _Handler(BaseHTTPRequestHandler):
         if not bodiless and self.command != "HEAD":
             self.wfile.write(body)
         return status
+
+    def finish(self) -> None:
+        super().finish()
+        if self._linger:
+            self._discard_unread()
+
+    def _discard_unread(self) -> None:
+        """Read what the client still sends before closing: closing on unread data resets the
+        connection, and the client could lose the answer it has not read yet."""
+        deadline = time.monotonic() + _LINGER_SECONDS
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_WR)
+            while (left := deadline - time.monotonic()) > 0:
+                self.connection.settimeout(left)
+                if not self.connection.recv(65536):
+                    break
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug(format, *args)

@@ -8,11 +8,14 @@ import io
 import json
 import logging
 import os
+import re
+import socket
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.message import Message
@@ -23,7 +26,15 @@ import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
 
-from devtools.host import DevHost, http_response_parts, load_local_settings, main, read_body
+from devtools.host import (
+    MAX_REQUEST_BODY,
+    DevHost,
+    RequestRefused,
+    http_response_parts,
+    load_local_settings,
+    main,
+    read_body,
+)
 from devtools.host_routes import (
     HostConfigurationError,
     HttpRoute,
@@ -134,6 +145,73 @@ def call(
         connection.close()
 
 
+INTERNAL_ERROR = "An internal server error occurred while processing the request."
+
+
+def exchange(port: int, request: bytes, *, half_close: bool = False) -> bytes:
+    """Send raw bytes and read until the host closes the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(request)
+        if half_close:
+            connection.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+        return received
+
+
+def parse_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        key, _, value = line.partition(":")
+        headers[key.strip().lower()] = value.strip()
+    return int(status_line.split(" ")[1]), headers, body
+
+
+def assert_envelope(
+    status: int,
+    headers: dict[str, str],
+    body: bytes,
+    expected_status: int,
+    code: str,
+    message: str | None = None,
+) -> None:
+    """The host's own answer: Graph's error envelope, a new request id, readable JSON."""
+    assert status == expected_status, body
+    assert headers["content-type"] == "application/json"
+    assert headers["content-length"] == str(len(body))
+    error = json.loads(body)["error"]
+    assert set(error) == {"code", "message", "innerError"}
+    assert error["code"] == code
+    if message is not None:
+        assert error["message"] == message
+    assert isinstance(error["message"], str)
+    assert error["message"].endswith(".")
+    inner = error["innerError"]
+    assert set(inner) == {"date", "request-id", "client-request-id"}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", inner["date"])
+    assert uuid.UUID(inner["request-id"]).version == 4
+    assert inner["client-request-id"] == inner["request-id"]
+    assert headers["request-id"] == headers["client-request-id"] == inner["request-id"]
+
+
+@pytest.fixture
+def counted() -> Iterator[tuple[DevHost, list[bytes]]]:
+    """A host whose one function, `POST /api/count`, records each body it is called with."""
+    calls: list[bytes] = []
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.route(route="count", methods=["POST", "GET"])
+    def count(req: func.HttpRequest) -> func.HttpResponse:
+        calls.append(req.get_body())
+        return func.HttpResponse(status_code=202)
+
+    with DevHost(app, {}, {}, port=0) as served:
+        yield served, calls
+
+
 @pytest.fixture(scope="module")
 def host() -> Iterator[DevHost]:
     with DevHost(build_app(), {}, {}, port=0) as served:
@@ -175,9 +253,9 @@ def test_trailing_slash_is_tolerated(host: DevHost) -> None:
         ("GET", "/"),
     ],
 )
-def test_no_match_is_404_with_empty_body(host: DevHost, method: str, path: str) -> None:
+def test_no_match_is_404_in_graph_envelope(host: DevHost, method: str, path: str) -> None:
     status, headers, body = call(host, method, path)
-    assert (status, headers["content-length"], body) == (404, "0", b"")
+    assert_envelope(status, headers, body, 404, "ResourceNotFound", "No function serves this path.")
 
 
 def test_body_headers_and_query_reach_the_function(host: DevHost) -> None:
@@ -244,19 +322,20 @@ def test_async_function_is_awaited(host: DevHost) -> None:
     assert json.loads(body)["route"] == {"x": "é"}
 
 
-def test_exception_is_500_with_empty_body_and_logged(
+def test_exception_is_500_in_graph_envelope_and_logged(
     host: DevHost, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.ERROR, logger="devhost"):
         status, headers, body = call(host, "POST", "/api/fail")
-    assert (status, headers["content-length"], body) == (500, "0", b"")
+    assert_envelope(status, headers, body, 500, "generalException", INTERNAL_ERROR)
+    assert b"secret" not in body
     assert any(r.exc_info and "secret detail" in str(r.exc_info[1]) for r in caplog.records)
     assert call(host, "GET", "/api/made")[0] == 201
 
 
 def test_returning_no_response_is_a_failure(host: DevHost) -> None:
-    status, _, body = call(host, "GET", "/api/nothing")
-    assert (status, body) == (500, b"")
+    status, headers, body = call(host, "GET", "/api/nothing")
+    assert_envelope(status, headers, body, 500, "generalException", INTERNAL_ERROR)
 
 
 def test_one_log_line_per_request(host: DevHost, caplog: pytest.LogCaptureFixture) -> None:
@@ -268,6 +347,190 @@ def test_one_log_line_per_request(host: DevHost, caplog: pytest.LogCaptureFixtur
             return any(line.startswith("GET /api/made?q=1 201 ") for line in lines)
 
         wait_for(logged, timeout=5)
+
+
+def test_body_shorter_than_content_length_is_refused_and_runs_nothing(
+    counted: tuple[DevHost, list[bytes]],
+) -> None:
+    host, calls = counted
+    request = b"POST /api/count HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{}"
+    status, headers, body = parse_response(exchange(host.port, request, half_close=True))
+    message = "The request body is shorter than its Content-Length."
+    assert_envelope(status, headers, body, 400, "BadRequest", message)
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    ("chunked", "message"),
+    [
+        (b"2\r\n{}\r\n", "The request's chunked body is cut short."),
+        (b"5\r\n{}", "The request's chunked body is cut short."),
+        (b"2\r\n{}\r\n0\r\n", "The request's chunked body is cut short."),
+        (b"2\r\n{}\r\n0\r\nTrailer: x\r\n", "The request's chunked body is cut short."),
+        (b"2\r\n{}\r\n0", "The request's chunked body is cut short."),
+        (b"zz\r\n{}\r\n0\r\n\r\n", "The request's chunked body is not valid."),
+        (b"0x2\r\n{}\r\n0\r\n\r\n", "The request's chunked body is not valid."),
+        (b"-2\r\n{}\r\n0\r\n\r\n", "The request's chunked body is not valid."),
+        (b"1_0\r\n" + b"x" * 16 + b"\r\n0\r\n\r\n", "The request's chunked body is not valid."),
+        (b"\r\n{}\r\n0\r\n\r\n", "The request's chunked body is not valid."),
+        (b"2\r\n{}XY0\r\n\r\n", "The request's chunked body is not valid."),
+    ],
+)
+def test_cut_short_or_malformed_chunked_body_is_refused_and_runs_nothing(
+    counted: tuple[DevHost, list[bytes]], chunked: bytes, message: str
+) -> None:
+    host, calls = counted
+    head = b"POST /api/count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    status, headers, body = parse_response(exchange(host.port, head + chunked, half_close=True))
+    assert_envelope(status, headers, body, 400, "BadRequest", message)
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    ("framing", "message"),
+    [
+        (b"Content-Length: abc", "The request's Content-Length is not valid."),
+        (b"Content-Length: -1", "The request's Content-Length is not valid."),
+        (b"Content-Length: +2", "The request's Content-Length is not valid."),
+        (b"Content-Length: 2.0", "The request's Content-Length is not valid."),
+        (b"Content-Length: ", "The request's Content-Length is not valid."),
+        (b"Content-Length: 2, 2", "The request's Content-Length is not valid."),
+        (b"Content-Length: 2\r\nContent-Length: 3", "The request's Content-Length is not valid."),
+        (
+            b"Content-Length: 2\r\nTransfer-Encoding: chunked",
+            "The request has both a Content-Length and a Transfer-Encoding.",
+        ),
+        (b"Transfer-Encoding: gzip", "The request's Transfer-Encoding is not chunked."),
+        (b"Transfer-Encoding: chunked, gzip", "The request's Transfer-Encoding is not chunked."),
+    ],
+)
+def test_unframable_body_is_400_and_closes_the_connection(
+    counted: tuple[DevHost, list[bytes]], framing: bytes, message: str
+) -> None:
+    host, calls = counted
+    request = b"POST /api/count HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n\r\n{}"
+    # Not half-closed: reading to the end returns only if the host closes the connection.
+    status, headers, body = parse_response(exchange(host.port, request))
+    assert_envelope(status, headers, body, 400, "BadRequest", message)
+    assert headers["connection"] == "close"
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        f"Content-Length: {MAX_REQUEST_BODY + 1}".encode(),
+        b"Content-Length: " + b"9" * 30,
+        b"Transfer-Encoding: chunked\r\n\r\n" + f"{MAX_REQUEST_BODY + 1:x}".encode(),
+        b"Transfer-Encoding: chunked\r\n\r\n" + b"f" * 30,
+    ],
+)
+def test_body_over_the_limit_is_413_and_closes_the_connection(
+    counted: tuple[DevHost, list[bytes]], framing: bytes
+) -> None:
+    host, calls = counted
+    request = b"POST /api/count HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n\r\n"
+    status, headers, body = parse_response(exchange(host.port, request))
+    message = f"The request body is larger than {MAX_REQUEST_BODY} bytes."
+    assert_envelope(status, headers, body, 413, "RequestEntityTooLarge", message)
+    assert headers["connection"] == "close"
+    assert calls == []
+
+
+def test_refusal_reaches_a_client_that_sends_its_whole_body_first(
+    counted: tuple[DevHost, list[bytes]],
+) -> None:
+    host, calls = counted
+    connection = http.client.HTTPConnection("127.0.0.1", host.port, timeout=10)
+    try:
+        # More than the socket buffers hold: without the host reading it, the send is reset.
+        connection.request(
+            "POST",
+            "/api/count",
+            body=b"x" * (32 * 1024 * 1024),
+            headers={"Content-Length": str(MAX_REQUEST_BODY + 1)},
+        )
+        response = connection.getresponse()
+        answer = response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+    assert_envelope(*answer, 413, "RequestEntityTooLarge")
+    assert calls == []
+
+
+def test_a_body_that_will_be_refused_gets_no_100_continue(
+    counted: tuple[DevHost, list[bytes]],
+) -> None:
+    host, calls = counted
+    request = (
+        b"POST /api/count HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+        + f"Content-Length: {MAX_REQUEST_BODY + 1}\r\n\r\n".encode()
+    )
+    raw = exchange(host.port, request)
+    assert raw.startswith(b"HTTP/1.1 413 ")
+    assert calls == []
+    accepted = exchange(
+        host.port,
+        b"POST /api/count HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n"
+        b"Connection: close\r\n\r\n{}",
+    )
+    assert accepted.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 ")
+    assert calls == [b"{}"]
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "code"),
+    [
+        (b"garbage\r\n\r\n", 400, "BadRequest"),
+        (b'"}<b> {"x": 1} \\" HTTP/1.1\r\n\r\n', 400, "BadRequest"),
+        (b"GET / HTTP/x.y\r\n\r\n", 400, "BadRequest"),
+        (b"POST /api/count\r\n\r\n", 400, "BadRequest"),
+        (b"GET /api/count\r\n\r\n", 400, "BadRequest"),
+        (b"GET / HTTP/2.0\r\n\r\n", 505, "notSupported"),
+        (b"BREW /api/count HTTP/1.1\r\nHost: x\r\n\r\n", 501, "notSupported"),
+        (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414, "BadRequest"),
+        (b"GET / HTTP/1.1\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n", 431, "BadRequest"),
+        (b"GET / HTTP/1.1\r\n" + b"X-Many: 1\r\n" * 101 + b"\r\n", 431, "BadRequest"),
+    ],
+)
+def test_http_servers_own_errors_are_in_graph_envelope(
+    counted: tuple[DevHost, list[bytes]], request_bytes: bytes, status: int, code: str
+) -> None:
+    host, calls = counted
+    answer = parse_response(exchange(host.port, request_bytes))
+    assert_envelope(*answer, status, code)
+    assert answer[1]["connection"] == "close"
+    assert b"<" not in answer[2]
+    assert calls == []
+
+
+def test_128_simultaneous_connections_are_all_answered() -> None:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.route(route="ping", methods=["GET"])
+    def ping(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse("pong")
+
+    connections: list[socket.socket] = []
+    with DevHost(app, {}, {}, port=0) as served:
+        try:
+            # A connection beyond the listen backlog waits for a SYN retry (1 s) or is reset.
+            for _ in range(128):
+                connections.append(socket.create_connection(("127.0.0.1", served.port), 0.5))
+            for connection in connections:
+                connection.settimeout(10)
+                connection.sendall(
+                    b"GET /api/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                )
+            for connection in connections:
+                received = b""
+                while chunk := connection.recv(65536):
+                    received += chunk
+                assert received.startswith(b"HTTP/1.1 200 ")
+                assert received.endswith(b"\r\n\r\npong")
+        finally:
+            for connection in connections:
+                connection.close()
 
 
 @pytest.mark.parametrize(
@@ -432,8 +695,10 @@ def test_read_body_reads_exactly_content_length_or_chunks() -> None:
     stream = io.BytesIO(b"2;ext=1\r\nab\r\n1\r\nc\r\n0\r\nTrailer: x\r\n\r\nNEXT")
     assert read_body(chunked, stream) == b"abc"
     assert stream.read() == b"NEXT"
-    with pytest.raises(ValueError, match="invalid literal"):
+    with pytest.raises(RequestRefused, match="chunked body is not valid"):
         read_body(chunked, io.BytesIO(b"zz\r\n"))
+    with pytest.raises(RequestRefused, match="shorter than its Content-Length"):
+        read_body(headers, io.BytesIO(b"ab"))
 
 
 def test_http_response_parts_follow_the_worker_encoding() -> None:
