@@ -13,6 +13,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
+from email import message_from_bytes, policy
 
 import pytest
 import requests
@@ -36,13 +37,13 @@ def sink() -> Iterator[SmtpSink]:
 
 
 def recurrence_id(data: bytes) -> str:
-    """The RECURRENCE-ID of the one VEVENT a cancellation carries, as a UTC date."""
-    from email import message_from_bytes, policy
-
+    """The RECURRENCE-ID of the one VEVENT a cancellation carries, as a date."""
     message = message_from_bytes(data, policy=policy.default)
     for part in message.walk():
         if part.get_content_type() == "text/calendar":
-            calendar = Calendar.from_ical(part.get_payload(decode=True))
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            calendar = Calendar.from_ical(payload)
             (event,) = calendar.walk("VEVENT")
             return str(event.decoded("RECURRENCE-ID").date())
     raise AssertionError("no text/calendar part")
