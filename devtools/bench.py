@@ -13,8 +13,11 @@ figure is taken interleaved with its floor and reported as a ratio.
 - fan-out: the mail worker's queue trigger delivering one cancellation to N attendees
   (N = 10, 100, 500) with the maildir transport, versus writing the same N messages with the
   transport alone (`devtools/bench_fanout.py`).
+- growth: `instances` and `GET` of a daily series without end, over long windows and far from
+  its start, versus the point read of its master (`devtools/bench_expansion.py`).
 
-    python -m devtools.bench [--iterations 300] [--cold-runs 15] [--fanout-rounds 3] [--json PATH]
+    python -m devtools.bench [--iterations 300] [--cold-runs 15] [--fanout-rounds 3]
+                             [--growth-rounds 10] [--json PATH]
 
 It starts its own in-memory Azurite on free ports and a throwaway dev signing key, and
 asserts nothing about time.
@@ -49,6 +52,7 @@ from azure.data.tables import TableClient, UpdateMode
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from devtools.azurite import AZURITE_VERSION, TOOLS, Azurite
+from devtools.bench_expansion import Growth, measure_growth, series_event
 from devtools.bench_fanout import SIZES, FanOut, fanout_line, measure_fanout
 from devtools.load import load
 from devtools.tokens import dev_auth_settings, ensure_dev_key, mint
@@ -432,6 +436,19 @@ def run_fanout(connection: str, mail_dir: Path, rounds: int) -> list[FanOut]:
         return measure_fanout(table, USER_ID, UPN, mail_dir, rounds)
 
 
+# --- growth --------------------------------------------------------------------------------------
+
+
+def run_growth(connection: str, dev_dir: Path, rounds: int) -> list[Growth]:
+    """On the storage and settings the latency run set up: one more series, read far and long."""
+    key = ensure_dev_key(dev_dir)
+    tenant = {"users": bench_tenant(0)["users"], "events": [series_event(UPN)]}
+    mailbox, master_id = load(tenant, Settings.from_env(os.environ)).events["bench-daily"]
+    token = mint(key, subject_oid=USER_ID, lifetime_seconds=3600)
+    with TableClient.from_connection_string(connection, CALENDAR_TABLE) as table:
+        return measure_growth(table, mailbox, master_id, token, rounds)
+
+
 # --- the command ---------------------------------------------------------------------------------
 
 
@@ -469,10 +486,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, default=300, help="timed cancels per side")
     parser.add_argument("--cold-runs", type=int, default=15, help="fresh interpreters per side")
     parser.add_argument("--fanout-rounds", type=int, default=3, help="fan-out rounds per N")
+    parser.add_argument("--growth-rounds", type=int, default=10, help="calls per growth case")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     args = parser.parse_args(argv)
-    if min(args.iterations, args.cold_runs, args.fanout_rounds) < 1:
-        parser.error("--iterations, --cold-runs and --fanout-rounds must be at least 1")
+    if min(args.iterations, args.cold_runs, args.fanout_rounds, args.growth_rounds) < 1:
+        parser.error("--iterations, --cold-runs, --fanout-rounds, --growth-rounds must be >= 1")
 
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("azure").setLevel(logging.WARNING)
@@ -499,6 +517,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(spread(f"worker {result.attendees}", result.worker_ms))
             print(spread(f"alone {result.attendees}", result.transport_ms))
 
+        print(f"growth: a daily series without end, {args.growth_rounds} calls per case",
+              flush=True)  # fmt: skip
+        growth = run_growth(emulator.connection_string, Path(dev_dir), args.growth_rounds)
+
     print(f"cold start: {args.cold_runs} fresh interpreters per side, interleaved", flush=True)
     cold = measure_cold_start(args.cold_runs, subprocess_env)
     print(f"  libraries: {', '.join(cold.libraries)}")
@@ -516,6 +538,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(summary(latency_figures, cold_figures))
     for result in fanout:
         print(fanout_line(result))
+    for case in growth:
+        print(case.line())
     print(f"iterations {args.iterations} (+{WARMUP} warm-up) | cold runs {args.cold_runs} | "
           f"fan-out rounds {args.fanout_rounds} | "
           f"Azurite {azurite} | Python {python} | {sdks} | run {elapsed:.1f} s")  # fmt: skip
@@ -525,6 +549,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cancel_latency": latency_figures,
             "cold_start": cold_figures,
             "fan_out": {str(result.attendees): result.figures() for result in fanout},
+            "growth": {
+                case.case.label: {
+                    "occurrences": case.case.occurrences,
+                    "handler_ms": case.handler_ms,
+                    "master_read_ms": case.floor_ms,
+                }
+                for case in growth
+            },
             "iterations": args.iterations,
             "warmup": WARMUP,
             "cold_runs": args.cold_runs,
