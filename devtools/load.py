@@ -31,8 +31,8 @@ from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableServiceClient
 
 from shared import ids
-from shared.model import Event, Group, Placement, User
-from shared.recurrence import Series
+from shared.model import DateTimeTimeZone, Event, Group, Placement, User
+from shared.recurrence import Series, zone
 from shared.settings import Settings
 from shared.storage import event_row, group_row, ical_index_row, upsert_rows, user_rows
 
@@ -177,6 +177,8 @@ def _add_event(
     event = Event.model_validate(
         {**graph, "id": event_id, "isOrganizer": True, "changeKey": graph_id(event_id, STAMP)}
     )
+    for moment in (event.start, event.end, *_exception_times(event)):
+        zone(moment.time_zone)  # an unknown zone is refused here, never met by a reader
     if event.recurrence is not None:
         series = Series(event)
         for change in event.exceptions:
@@ -204,6 +206,10 @@ def _add_event(
             ical_index_row(user.id, uid, copy_id),
         ]
         loaded.copies[key][user.id] = copy_id
+
+
+def _exception_times(event: Event) -> list[DateTimeTimeZone]:
+    return [t for change in event.exceptions for t in (change.start, change.end) if t is not None]
 
 
 def load(tenant: dict[str, Any], settings: Settings) -> Loaded:
