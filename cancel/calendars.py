@@ -5,7 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from cancel import http
-from shared.model import Me, NamedCalendar, UserMailbox
+from shared.calendar.model import Me, NamedCalendar, UserMailbox
 
 bp = func.Blueprint()
 

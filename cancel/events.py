@@ -5,7 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from cancel import http
-from shared.model import AnyCalendar, GroupMailbox, Me, UserMailbox
+from shared.calendar.model import AnyCalendar, GroupMailbox, Me, UserMailbox
 
 bp = func.Blueprint()
 

@@ -13,8 +13,7 @@ from uuid import uuid4
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError, field_validator
 
-from shared.cancellation import CancelEvent, cancel_event, list_instances, read_event
-from shared.errors import (
+from shared.calendar.errors import (
     EmptyPayload,
     GraphError,
     MalformedJson,
@@ -23,8 +22,9 @@ from shared.errors import (
     RequestBodyRead,
     UnsupportedMediaType,
 )
-from shared.model import Caller, Container, MailboxRef
-from shared.runtime import services, utc_now
+from shared.calendar.model import Caller, Container, MailboxRef
+from shared.runtime.services import services, utc_now
+from shared.use_cases.cancellation import CancelEvent, cancel_event, list_instances, read_event
 
 log = logging.getLogger(__name__)
 

@@ -56,7 +56,7 @@ from devtools.bench_expansion import Growth, measure_growth, series_event
 from devtools.bench_fanout import SIZES, FanOut, fanout_line, measure_fanout
 from devtools.load import load
 from devtools.tokens import dev_auth_settings, ensure_dev_key, mint
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_PACKAGES = ("function_app", "cancel", "notify", "shared")

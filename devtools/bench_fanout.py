@@ -20,12 +20,12 @@ from pathlib import Path
 from azure.data.tables import TableClient
 from azure.functions.queue import QueueMessage
 
-from shared.cancellation_mail import cancellation_message, recipients
-from shared.delivery_ports import Envelope
-from shared.model import Notification, NotificationPointer
-from shared.notification_queue import encode
-from shared.storage import outbox_row
-from shared.transports import MaildirTransport
+from shared.calendar.model import Notification, NotificationPointer
+from shared.messages.imip import cancellation_message, recipients
+from shared.storage.queue import encode
+from shared.storage.tables import outbox_row
+from shared.transports.maildir import MaildirTransport
+from shared.use_cases.ports import Envelope
 
 SIZES = (10, 100, 500)
 

@@ -55,7 +55,7 @@ from devtools.host_triggers import (
     parse_schedule,
     resolve_settings,
 )
-from shared.settings import host_setting, with_overrides
+from shared.runtime.settings import host_setting, with_overrides
 
 log = logging.getLogger("devhost")
 

@@ -25,7 +25,7 @@ from azure.storage.queue import QueueClient, QueueMessage
 from croniter import croniter
 
 from devtools.host_routes import HostConfigurationError
-from shared.settings import host_setting
+from shared.runtime.settings import host_setting
 
 log = logging.getLogger("devhost")
 

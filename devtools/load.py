@@ -30,11 +30,11 @@ from typing import Any
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableServiceClient
 
-from shared import ids
-from shared.model import DateTimeTimeZone, Event, Group, Placement, User
-from shared.recurrence import Series, zone
-from shared.settings import Settings
-from shared.storage import event_row, group_row, ical_index_row, upsert_rows, user_rows
+from shared.calendar import ids
+from shared.calendar.model import DateTimeTimeZone, Event, Group, Placement, User
+from shared.calendar.recurrence import Series, zone
+from shared.runtime.settings import Settings
+from shared.storage.tables import event_row, group_row, ical_index_row, upsert_rows, user_rows
 
 DEMO_TENANT = Path(__file__).with_name("demo_tenant.json")
 MAX_ATTENDEES = 500

@@ -23,7 +23,7 @@ from devtools.azurite import ROOT, Azurite
 from devtools.host import load_local_settings
 from devtools.load import DEMO_TENANT, load
 from devtools.tokens import DEFAULT_DEV_DIR, dev_auth_settings, ensure_dev_key, mint
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 SETTINGS = ROOT / "local.settings.json"
 SAMPLE = ROOT / "local.settings.sample.json"

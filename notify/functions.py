@@ -12,8 +12,8 @@ import logging
 
 import azure.functions as func
 
-from shared.notification_queue import decode
-from shared.runtime import delivery_services, utc_now
+from shared.runtime.services import delivery_services, utc_now
+from shared.storage.queue import decode
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ bp = func.Blueprint()
 )
 def deliver_cancellation(message: func.QueueMessage) -> None:
     # The mail modules load with the first message, so HTTP cold starts never pay for them.
-    from shared.delivery import deliver
+    from shared.use_cases.delivery import deliver
 
     try:
         pointer = decode(message.get_body().decode("utf-8"))
@@ -52,7 +52,7 @@ def deliver_cancellation(message: func.QueueMessage) -> None:
 @bp.function_name("sweep_outbox")
 @bp.timer_trigger(arg_name="timer", schedule="%SWEEP_SCHEDULE%", run_on_startup=False)
 def sweep_outbox(timer: func.TimerRequest) -> None:
-    from shared.outbox_sweep import sweep_outbox as sweep
+    from shared.use_cases.outbox_sweep import sweep_outbox as sweep
 
     wired = delivery_services()
     report = sweep(

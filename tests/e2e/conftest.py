@@ -23,8 +23,8 @@ from azure.storage.queue import QueueClient
 from devtools.azurite import Azurite, free_port
 from devtools.load import DEMO_TENANT, Loaded, load
 from devtools.tokens import DevKey, dev_auth_settings, mint
-from shared.notification_queue import queue_client
-from shared.settings import Settings
+from shared.runtime.settings import Settings
+from shared.storage.queue import queue_client
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_ID = "11111111-2222-4333-8444-555555555555"

@@ -24,10 +24,10 @@ from azure.storage.queue import QueueClient
 from devtools.azurite import Azurite
 from devtools.load import DEMO_TENANT, Loaded, load
 from devtools.tokens import DevKey, mint
-from shared.model import Event, NotificationPointer
-from shared.notification_queue import decode, encode, queue_client
-from shared.settings import Settings
-from shared.storage import get_text
+from shared.calendar.model import Event, NotificationPointer
+from shared.runtime.settings import Settings
+from shared.storage.queue import decode, encode, queue_client
+from shared.storage.tables import get_text
 from tests.e2e.conftest import app_settings, start_host, stop_host
 
 ADELE = "AdeleV@contoso.example"

@@ -20,8 +20,8 @@ import requests
 from icalendar import Calendar
 
 from devtools.tokens import mint
-from shared.model import Event
-from shared.storage import get_text
+from shared.calendar.model import Event
+from shared.storage.tables import get_text
 from tests.e2e.mail.conftest import ADELE, MailStack, wait_until
 from tests.mail_servers import SmtpSink
 

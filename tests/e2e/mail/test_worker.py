@@ -18,8 +18,8 @@ import requests
 
 from devtools.azurite import Azurite
 from devtools.tokens import DevKey, mint
-from shared.model import Notification
-from shared.storage import get_text
+from shared.calendar.model import Notification
+from shared.storage.tables import get_text
 from tests.e2e.mail.conftest import MailStack, create_stack, dispose, wait_until
 
 COMMENT = (

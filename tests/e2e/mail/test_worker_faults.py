@@ -13,7 +13,7 @@ import pytest
 
 from devtools.azurite import Azurite, free_port
 from devtools.tokens import DevKey
-from shared.model import NotificationPointer
+from shared.calendar.model import NotificationPointer
 from tests.e2e.conftest import start_host, stop_host
 from tests.e2e.mail.conftest import ADELE, MailStack, wait_until
 from tests.mail_servers import SmtpSink

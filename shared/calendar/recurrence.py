@@ -1,0 +1,260 @@
+"""Recurring series: Graph's patternedRecurrence expanded with dateutil's rrule.
+
+Occurrences are computed in the series' `recurrenceTimeZone` as wall-clock times, so a
+meeting at 09:00 stays at 09:00 across a daylight-saving change, and an occurrence is named
+by its local date (`OID.{seriesMasterId}.{YYYY-MM-DD}`). Time zones are IANA names or the
+Windows names Graph uses ("Pacific Standard Time"), mapped with CLDR's table as icalendar
+ships it.
+
+An rrule counts its periods (days, weeks, months, years) from its DTSTART, so iterating
+from the series' first day costs as much as the days since the series began. Every question
+here is asked of a rule restarted at the period boundary nearest before the dates in
+question instead (`_restarted`): the same occurrences, at a cost that grows with the
+occurrences asked about, never with the distance from the series' start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache, cached_property
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dateutil import rrule
+
+from shared.calendar.model import (
+    FIRST_DAY,
+    LAST_DAY,
+    DateTimeTimeZone,
+    Event,
+    ModifiedOccurrence,
+    PatternedRecurrence,
+)
+
+_WEEKDAYS = {
+    "monday": rrule.MO,
+    "tuesday": rrule.TU,
+    "wednesday": rrule.WE,
+    "thursday": rrule.TH,
+    "friday": rrule.FR,
+    "saturday": rrule.SA,
+    "sunday": rrule.SU,
+}
+_INDEX = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}
+_FREQUENCY = {
+    "daily": rrule.DAILY,
+    "weekly": rrule.WEEKLY,
+    "absoluteMonthly": rrule.MONTHLY,
+    "relativeMonthly": rrule.MONTHLY,
+    "absoluteYearly": rrule.YEARLY,
+    "relativeYearly": rrule.YEARLY,
+}
+GRAPH_DATETIME = "%Y-%m-%dT%H:%M:%S.0000000"
+
+
+class UnknownTimeZone(ValueError):
+    pass
+
+
+@cache
+def zone(name: str) -> ZoneInfo:
+    """An IANA zone for an IANA or Windows time-zone name."""
+    if name.upper() in ("UTC", "Z", "COORDINATED UNIVERSAL TIME"):
+        return ZoneInfo("UTC")
+    from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON  # only when needed
+
+    try:
+        return ZoneInfo(WINDOWS_TO_OLSON.get(name, name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UnknownTimeZone(f"unknown time zone {name!r}") from None
+
+
+def local_datetime(value: DateTimeTimeZone, target: ZoneInfo) -> datetime:
+    """A Graph dateTimeTimeZone as a naive wall-clock time in `target`."""
+    moment = datetime.fromisoformat(value.date_time.removesuffix("Z"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone(value.time_zone))
+    return moment.astimezone(target).replace(tzinfo=None)
+
+
+def rule(
+    recurrence: PatternedRecurrence, first: datetime, until: datetime | None = None
+) -> rrule.rrule:
+    """The rrule of a pattern from `first`, ending at `until` or where the range ends."""
+    pattern, span = recurrence.pattern, recurrence.range
+    days = [_WEEKDAYS[day] for day in pattern.days_of_week]
+    options: dict[str, object] = {"interval": pattern.interval, "dtstart": first}
+    if pattern.type == "weekly":
+        options.update(byweekday=days, wkst=_WEEKDAYS[pattern.first_day_of_week])
+    elif pattern.type in ("relativeMonthly", "relativeYearly"):
+        options.update(byweekday=days, bysetpos=_INDEX[pattern.index])
+    elif pattern.type in ("absoluteMonthly", "absoluteYearly"):
+        options.update(bymonthday=pattern.day_of_month)
+    if pattern.type in ("absoluteYearly", "relativeYearly"):
+        options.update(bymonth=pattern.month)
+    if until is not None:
+        options.update(until=until)
+    elif span.type == "endDate":
+        options.update(until=datetime.combine(span.end_date, time.max))
+    elif span.type == "numbered":
+        options.update(count=span.number_of_occurrences)
+    return rrule.rrule(_FREQUENCY[pattern.type], **options)  # type: ignore[arg-type]
+
+
+def period_start(recurrence: PatternedRecurrence, day: date) -> date:
+    """The first day of the latest period of the pattern that begins on or before `day`.
+
+    Periods are counted as rrule counts them from the series' first day: days, weeks
+    beginning on `firstDayOfWeek`, months or years, every `interval`-th one. The first
+    period begins on the series' first day itself.
+    """
+    pattern, first = recurrence.pattern, recurrence.range.start_date
+    if day <= first:
+        return first
+    n = pattern.interval
+    if pattern.type == "daily":
+        start = first + timedelta(days=(day - first).days // n * n)
+    elif pattern.type == "weekly":
+        wkst = list(_WEEKDAYS).index(pattern.first_day_of_week)
+        week_of_first = first - timedelta(days=(first.weekday() - wkst) % 7)
+        week_of_day = day - timedelta(days=(day.weekday() - wkst) % 7)
+        start = week_of_first + timedelta(weeks=(week_of_day - week_of_first).days // 7 // n * n)
+    elif pattern.type in ("absoluteMonthly", "relativeMonthly"):
+        months = (day.year - first.year) * 12 + day.month - first.month
+        index = first.year * 12 + first.month - 1 + months // n * n
+        start = date(index // 12, index % 12 + 1, 1)
+    else:
+        start = date(first.year + (day.year - first.year) // n * n, 1, 1)
+    return max(start, first)
+
+
+def _plus(moment: datetime, delta: timedelta) -> datetime | None:
+    """`moment + delta`, or None where the calendar ends."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return None
+
+
+class Series:
+    """A series master and the occurrences its pattern makes.
+
+    Occurrences exist on local dates from FIRST_DAY to LAST_DAY (the range the store, Graph
+    and the zone arithmetic all hold); a date outside it is no occurrence.
+    """
+
+    def __init__(self, master: Event) -> None:
+        if master.recurrence is None or master.type != "seriesMaster":
+            raise ValueError(f"event {master.id} is not a series master")
+        self.master = master
+        self.recurrence = master.recurrence
+        self.zone = zone(self.recurrence.range.recurrence_time_zone)
+        start = local_datetime(master.start, self.zone)
+        self.duration = local_datetime(master.end, self.zone) - start
+        self.time_of_day = start.time()
+        self.first = datetime.combine(self.recurrence.range.start_date, self.time_of_day)
+        self.modified = {change.original_date: change for change in master.exceptions}
+        self.cancelled = frozenset(master.cancelled_occurrences)
+
+    @cached_property
+    def last(self) -> datetime:
+        """The local start of the last occurrence there can be (or LAST_DAY's, with no end)."""
+        span = self.recurrence.range
+        latest = datetime.combine(LAST_DAY, self.time_of_day)
+        if span.type == "endDate":
+            return min(datetime.combine(span.end_date, self.time_of_day), latest)
+        if span.type == "numbered":
+            # At most MAX_OCCURRENCES steps: the one walk from the start a count needs.
+            final = None
+            for final in rule(self.recurrence, self.first):  # noqa: B007
+                pass
+            return latest if final is None else min(final, latest)
+        return latest
+
+    def _restarted(self, day: date, until: datetime) -> rrule.rrule:
+        """The series' rule from the period holding `day`, up to `until`."""
+        begins = datetime.combine(period_start(self.recurrence, day), self.time_of_day)
+        return rule(self.recurrence, begins, min(until, self.last))
+
+    def occurrence_id(self, day: date) -> str:
+        return f"OID.{self.master.id}.{day.isoformat()}"
+
+    def occurs_on(self, day: date) -> bool:
+        if not FIRST_DAY <= day <= LAST_DAY:
+            return False
+        candidate = datetime.combine(day, self.time_of_day)
+        if not self.first <= candidate <= self.last:
+            return False
+        return candidate in self._restarted(day, candidate)
+
+    def is_cancelled(self, day: date) -> bool:
+        return self.occurrence_id(day) in self.cancelled
+
+    def occurrence(self, day: date) -> Event | None:
+        """The occurrence on that local date (an exception if it was modified), or None."""
+        return self._occurrence(day) if self.occurs_on(day) else None
+
+    def _occurrence(self, day: date) -> Event | None:
+        """The occurrence on a date the pattern makes; None if it would end past the calendar."""
+        local_start = datetime.combine(day, self.time_of_day)
+        local_end = _plus(local_start, self.duration)
+        if local_end is None:
+            return None
+        original = local_start.replace(tzinfo=self.zone).astimezone(UTC)
+        name = self.recurrence.range.recurrence_time_zone
+        occurrence = self.master.model_copy(
+            update={
+                "id": self.occurrence_id(day),
+                "type": "occurrence",
+                "series_master_id": self.master.id,
+                "occurrence_id": self.occurrence_id(day),
+                "original_start": original.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "recurrence": None,
+                "cancelled_occurrences": (),
+                "exceptions": (),
+                "start": DateTimeTimeZone(
+                    date_time=local_start.strftime(GRAPH_DATETIME), time_zone=name
+                ),
+                "end": DateTimeTimeZone(
+                    date_time=local_end.strftime(GRAPH_DATETIME), time_zone=name
+                ),
+            }
+        )
+        change = self.modified.get(day)
+        return occurrence if change is None else _modified(occurrence, change)
+
+    def days_between(self, start: datetime, end: datetime) -> Iterator[date]:
+        """Local dates of the occurrences that overlap [start, end), both aware datetimes
+        within the calendar's range (see `shared.calendar.model.FIRST_INSTANT`)."""
+        local_to = end.astimezone(self.zone).replace(tzinfo=None)
+        window_start = start.astimezone(self.zone).replace(tzinfo=None)
+        local_from = _plus(window_start, -self.duration) or datetime.min
+        if local_from < self.first:
+            local_from = self.first
+        if local_from > local_to:
+            return
+        for moment in self._restarted(local_from.date(), local_to):
+            if moment < local_from:
+                continue
+            began = moment.replace(tzinfo=self.zone)
+            ends = _plus(began, self.duration)
+            if ends is not None and began < end and ends > start:
+                yield moment.date()
+
+    def instances(self, start: datetime, end: datetime) -> list[Event]:
+        """The occurrences in a window, without the cancelled ones, exceptions applied."""
+        found = []
+        for day in self.days_between(start, end):
+            occurrence = None if self.is_cancelled(day) else self._occurrence(day)
+            if occurrence is not None:
+                found.append(occurrence)
+        return found
+
+
+def _modified(occurrence: Event, change: ModifiedOccurrence) -> Event:
+    changed = {
+        field: getattr(change, field)
+        for field in ("subject", "body", "start", "end", "location")
+        if getattr(change, field) is not None
+    }
+    return occurrence.model_copy(update={**changed, "type": "exception"})

@@ -1,0 +1,1 @@
+"""Who is calling: bearer tokens validated with PyJWT against a JWKS."""

@@ -1,0 +1,137 @@
+"""The composition root: adapters built once, on first use, and reused across invocations.
+
+Nothing here runs at import time, so the Functions host can index the app without storage.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from azure.data.tables import TableServiceClient
+
+from shared.identity.tokens import TokenValidator
+from shared.runtime.settings import MailSettings, mail_settings, max_dequeue_count, settings
+from shared.storage.queue import StorageQueue, queue_client
+from shared.storage.tables import TableCalendars, TableDirectory
+
+if TYPE_CHECKING:
+    from shared.storage.attendee_copies import TableAttendeeCopies
+    from shared.storage.outbox import QueueRedelivery, TableOutbox
+    from shared.use_cases.delivery import DeliveryPolicy
+    from shared.use_cases.ports import Transport
+
+APP_ROOT = Path(__file__).resolve().parents[2]
+"""Where host.json is deployed, beside function_app.py."""
+
+
+@dataclass(frozen=True)
+class Services:
+    directory: TableDirectory
+    calendars: TableCalendars
+    queue: StorageQueue
+    tokens: TokenValidator
+
+
+HTTP_STORAGE_POLICY: dict[str, object] = {
+    "retry_total": 1,
+    "retry_mode": "fixed",
+    "retry_backoff_factor": 0.2,
+    "connection_timeout": 2,
+    "read_timeout": 10,
+}
+"""Storage calls made while a caller waits: one quick retry, then a 503 the caller may retry
+(the SDK's default, ten exponential retries, held a request ~5 s while storage was down).
+The mail worker keeps the SDK's patient default: nobody waits on it."""
+
+
+@cache
+def services() -> Services:
+    config = settings()
+    tables = TableServiceClient.from_connection_string(
+        config.storage_connection, **HTTP_STORAGE_POLICY
+    )
+    return Services(
+        directory=TableDirectory(tables.get_table_client(config.directory_table)),
+        calendars=TableCalendars(tables.get_table_client(config.calendar_table)),
+        queue=StorageQueue(queue_client(config.storage_connection, config.notification_queue)),
+        tokens=TokenValidator(config.auth),
+    )
+
+
+@dataclass(frozen=True)
+class DeliveryServices:
+    outbox: TableOutbox
+    copies: TableAttendeeCopies
+    transport: Transport
+    redelivery: QueueRedelivery
+    policy: DeliveryPolicy
+    sweep_after: timedelta
+
+
+@cache
+def delivery_services() -> DeliveryServices:
+    """The mail worker's adapters. Its modules are imported here, on the first queue message or
+    timer tick, so an HTTP cold start never loads icalendar, smtplib or MSAL."""
+    from shared.storage.attendee_copies import TableAttendeeCopies
+    from shared.storage.outbox import QueueRedelivery, TableOutbox
+    from shared.use_cases.delivery import DeliveryPolicy
+
+    config, mail = settings(), mail_settings()
+    tables = TableServiceClient.from_connection_string(config.storage_connection)
+    calendar = tables.get_table_client(config.calendar_table)
+    directory = TableDirectory(tables.get_table_client(config.directory_table))
+    queue = queue_client(config.storage_connection, config.notification_queue)
+    return DeliveryServices(
+        outbox=TableOutbox(calendar),
+        copies=TableAttendeeCopies(calendar, directory),
+        transport=mail_transport(mail),
+        redelivery=QueueRedelivery(queue),
+        policy=DeliveryPolicy(
+            max_attempts=max_dequeue_count(os.environ, APP_ROOT / "host.json"),
+            lease=timedelta(seconds=mail.lease_seconds),
+        ),
+        sweep_after=timedelta(seconds=mail.sweep_after_seconds),
+    )
+
+
+def mail_transport(mail: MailSettings) -> Transport:
+    """The transport `MAIL_TRANSPORT` names; only the graph transport imports MSAL."""
+    if mail.transport == "smtp":
+        from shared.transports.smtp import SmtpSettings, SmtpTransport
+
+        return SmtpTransport(
+            SmtpSettings(
+                host=mail.smtp_host,
+                port=mail.smtp_port,
+                starttls=mail.smtp_starttls,
+                username=mail.smtp_username,
+                password=mail.smtp_password,
+                envelope_from=mail.smtp_from,
+                timeout=mail.timeout_seconds,
+            )
+        )
+    if mail.transport == "graph":
+        from shared.transports.graph import GraphSettings, GraphTransport
+
+        return GraphTransport(
+            GraphSettings(
+                tenant_id=mail.graph_tenant_id,
+                client_id=mail.graph_client_id,
+                client_secret=mail.graph_client_secret,
+                authority_host=mail.graph_authority_host,
+                base_url=mail.graph_base_url,
+                timeout=mail.timeout_seconds,
+            )
+        )
+    from shared.transports.maildir import MaildirTransport
+
+    return MaildirTransport(Path(mail.maildir))
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,1 @@
+"""Adapters to Azure Table Storage and Queue Storage: the use cases' ports, kept in Azure."""

@@ -1,0 +1,250 @@
+"""Table Storage adapters: the directory and the mailboxes' calendars, partitioned by owner.
+
+Calendar table rows, all in the owner's partition (user object id or group id):
+  `mailbox`                    the mailbox itself (address, default calendar and group)
+  `calendargroup|<id>`         a calendar group
+  `calendar|<id>`              a calendar
+  `event|<id>`                 an event; `Folder` is `calendar` or `deleteditems`
+  `ical|<iCalUId>`             index: which event in this mailbox carries that iCalUId
+  `outbox|<id>`                the notification record of one cancellation
+Directory table rows: `user|<oid>`, `upn|<upn>`, `mail|<address>` (a user, by each key) and
+`group|<id>`; partition and row key are the two halves.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+
+from shared.calendar.errors import ServiceUnavailable
+from shared.calendar.model import (
+    Event,
+    EventCancelled,
+    Group,
+    Notification,
+    Placement,
+    StoredEvent,
+    User,
+)
+from shared.use_cases.ports import AlreadyNotified, StaleEvent
+
+# A Table string holds 64 KiB of UTF-16: 16,384 code points always fit, whatever they are.
+_CHUNK = 16_384
+MAX_OPERATIONS_PER_TRANSACTION = 100
+
+
+def put_text(entity: dict[str, Any], name: str, text: str) -> None:
+    """Store a long text across `name`, `name_1`, `name_2`, … properties."""
+    chunks = [text[i : i + _CHUNK] for i in range(0, len(text), _CHUNK)] or [""]
+    entity[name] = chunks[0]
+    for number, chunk in enumerate(chunks[1:], start=1):
+        entity[f"{name}_{number}"] = chunk
+
+
+def get_text(entity: Mapping[str, Any], name: str) -> str:
+    parts = [str(entity[name])]
+    number = 1
+    while f"{name}_{number}" in entity:
+        parts.append(str(entity[f"{name}_{number}"]))
+        number += 1
+    return "".join(parts)
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Storage that cannot be reached is a 503 to the caller, never a traceback."""
+    try:
+        yield
+    except (ResourceNotFoundError, TableTransactionError):
+        raise
+    except AzureError as error:
+        raise ServiceUnavailable() from error
+
+
+def write_if_unchanged(
+    table: TableClient,
+    entity: Mapping[str, Any],
+    etag: str,
+    mode: UpdateMode = UpdateMode.REPLACE,
+) -> bool:
+    """Write `entity` only while its row still has `etag`; False when another writer came first."""
+    try:
+        table.update_entity(
+            entity, mode=mode, etag=etag, match_condition=MatchConditions.IfNotModified
+        )
+    except ResourceModifiedError:
+        return False
+    return True
+
+
+def event_row(mailbox: str, event: Event, placement: Placement, folder: str) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "PartitionKey": mailbox,
+        "RowKey": f"event|{event.id}",
+        "Kind": "event",
+        "Folder": folder,
+        "ICalUId": event.i_cal_u_id,
+        "CalendarId": placement.calendar_id,
+        "CalendarGroupId": placement.calendar_group_id,
+        "InDefaultCalendar": placement.in_default_calendar,
+        "InDefaultCalendarGroup": placement.in_default_calendar_group,
+    }
+    put_text(row, "Event", event.model_dump_json(by_alias=True))
+    return row
+
+
+def outbox_row(notification: Notification) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "PartitionKey": notification.mailbox,
+        "RowKey": f"outbox|{notification.id}",
+        "Kind": "outbox",
+        "Status": notification.status,
+        "CancelledAt": notification.cancelled_at,
+    }
+    put_text(row, "Notification", notification.model_dump_json(by_alias=True))
+    return row
+
+
+def user_rows(user: User) -> list[dict[str, Any]]:
+    """A user under each key it is found by: object id, userPrincipalName and mail."""
+    fields = {
+        "UserId": user.id,
+        "UserPrincipalName": user.user_principal_name,
+        "Mail": user.mail,
+        "DisplayName": user.display_name,
+    }
+    keys = {("user", user.id), ("upn", user.user_principal_name.lower())}
+    if user.mail:
+        keys.add(("mail", user.mail.lower()))
+    return [{"PartitionKey": pk, "RowKey": rk, **fields} for pk, rk in sorted(keys)]
+
+
+def group_row(group: Group) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "PartitionKey": "group",
+        "RowKey": group.id,
+        "DisplayName": group.display_name,
+        "Mail": group.mail,
+    }
+    put_text(row, "Members", json.dumps(sorted(group.members)))
+    return row
+
+
+def ical_index_row(mailbox: str, ical_uid: str, event_id: str) -> dict[str, Any]:
+    return {"PartitionKey": mailbox, "RowKey": f"ical|{ical_uid}", "EventId": event_id}
+
+
+def upsert_rows(table: TableClient, rows: list[dict[str, Any]]) -> None:
+    """Write rows in as few transactions as the service allows (one partition, 100 rows each)."""
+    by_partition: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_partition.setdefault(row["PartitionKey"], []).append(row)
+    with storage_errors():
+        for partition_rows in by_partition.values():
+            for start in range(0, len(partition_rows), MAX_OPERATIONS_PER_TRANSACTION):
+                batch = partition_rows[start : start + MAX_OPERATIONS_PER_TRANSACTION]
+                table.submit_transaction(
+                    [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in batch]
+                )
+
+
+class TableCalendars:
+    """The `Calendars` port on one Table: point reads and one transaction per cancel."""
+
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+
+    def find_event(self, mailbox: str, event_id: str) -> StoredEvent | None:
+        try:
+            with storage_errors():
+                row = self.table.get_entity(mailbox, f"event|{event_id}")
+        except ResourceNotFoundError:
+            return None
+        if row["Folder"] != "calendar":
+            return None
+        placement = Placement(
+            calendar_id=row["CalendarId"],
+            calendar_group_id=row["CalendarGroupId"],
+            in_default_calendar=row["InDefaultCalendar"],
+            in_default_calendar_group=row["InDefaultCalendarGroup"],
+        )
+        event = Event.model_validate_json(get_text(row, "Event"))
+        return StoredEvent(mailbox, event, placement, str(row.metadata["etag"]))
+
+    def commit(self, cancelled: EventCancelled) -> None:
+        previous = cancelled.previous
+        folder = "deleteditems" if cancelled.leaves_calendar else "calendar"
+        operations: list[Any] = [
+            (
+                "update",
+                event_row(previous.mailbox, cancelled.event, previous.placement, folder),
+                {
+                    "mode": UpdateMode.REPLACE,
+                    "etag": previous.etag,
+                    "match_condition": MatchConditions.IfNotModified,
+                },
+            ),
+            ("create", outbox_row(cancelled.notification)),
+        ]
+        self.submit(operations)
+
+    def submit(self, operations: list[Any]) -> None:
+        if len(operations) > MAX_OPERATIONS_PER_TRANSACTION:
+            raise ValueError(f"a transaction holds at most {MAX_OPERATIONS_PER_TRANSACTION} rows")
+        try:
+            with storage_errors():
+                self.table.submit_transaction(operations)
+        except TableTransactionError as error:
+            if error.status_code == 412:
+                raise StaleEvent() from error
+            if error.status_code == 409:
+                raise AlreadyNotified() from error
+            raise ServiceUnavailable() from error
+        except ResourceNotFoundError as error:
+            raise StaleEvent() from error
+
+
+class TableDirectory:
+    """The `Directory` port: users by object id or UPN, groups by id, each a point read."""
+
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+
+    def _row(self, partition: str, key: str) -> Mapping[str, Any] | None:
+        try:
+            with storage_errors():
+                return self.table.get_entity(partition, key)
+        except ResourceNotFoundError:
+            return None
+
+    def find_user(self, key: str) -> User | None:
+        row = self._row("upn" if "@" in key else "user", key)
+        if row is None:
+            return None
+        return User(
+            id=row["UserId"],
+            user_principal_name=row["UserPrincipalName"],
+            mail=row["Mail"],
+            display_name=row["DisplayName"],
+        )
+
+    def find_user_by_mail(self, address: str) -> User | None:
+        row = self._row("mail", address.lower())
+        return None if row is None else self.find_user(row["UserId"])
+
+    def find_group(self, group_id: str) -> Group | None:
+        row = self._row("group", group_id)
+        if row is None:
+            return None
+        return Group(
+            id=row["RowKey"],
+            display_name=row["DisplayName"],
+            mail=row["Mail"],
+            members=frozenset(json.loads(get_text(row, "Members"))),
+        )

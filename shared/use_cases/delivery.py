@@ -1,0 +1,229 @@
+"""Telling attendees: each recipient's cancellation is sent once, however the message arrives.
+
+The outbox row is the promise to notify; the queue message only points at it and may come
+twice, late, or after a worker died half-way. So delivery state is kept per recipient: a
+recipient is claimed before its message is sent and marked sent after. A claim a live worker
+holds is left to it (the message comes back once the claim's lease is over); a claim older
+than the lease belongs to a worker that died and is taken over. The one message that can go
+twice is the one in flight when a worker dies, and it goes out identical (same Message-ID; the
+maildir transport keeps the first file).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+
+from shared.calendar.model import Event, Notification, NotificationPointer
+from shared.messages.imip import (
+    InvalidRecipient,
+    canceled_subject,
+    cancellation_message,
+    recipient_key,
+    recipients,
+)
+from shared.use_cases.cancellation import change_key
+from shared.use_cases.ports import (
+    AttendeeCopies,
+    Envelope,
+    Outbox,
+    Outgoing,
+    RecipientRefused,
+    Redelivery,
+    Transport,
+    TransportError,
+)
+
+log = logging.getLogger(__name__)
+
+MIN_WAIT = timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    max_attempts: int
+    """The host's maxDequeueCount: the attempt that fails with this number is the last."""
+    lease: timedelta
+    """How long a claim keeps other workers off a recipient."""
+
+
+class Outcome(Enum):
+    DROPPED = "dropped"
+    ALREADY_DELIVERED = "already delivered"
+    DELIVERED = "delivered"
+    DEFERRED = "deferred"
+
+
+class DeliveryFailed(Exception):
+    """Some recipients were not reached this time; the queue tries the message again."""
+
+
+@dataclass
+class _Progress:
+    failures: dict[str, str] = field(default_factory=dict)
+    rejected: dict[str, str] = field(default_factory=dict)
+    busy: set[str] = field(default_factory=set)
+    """Recipients (by key) another worker held when this one came to them."""
+
+
+def deliver(
+    pointer: NotificationPointer,
+    attempt: int,
+    *,
+    outbox: Outbox,
+    transport: Transport,
+    copies: AttendeeCopies,
+    redelivery: Redelivery,
+    policy: DeliveryPolicy,
+    now: Callable[[], datetime],
+) -> Outcome:
+    """Send the cancellation the outbox row holds to every recipient not yet reached."""
+    entry = outbox.find(pointer)
+    if entry is None:
+        log.warning("message for %s points at no outbox row: dropped", pointer)
+        return Outcome.DROPPED
+    if entry.status == "delivered":
+        return Outcome.ALREADY_DELIVERED
+    try:
+        outbox.record_attempt(pointer, attempt, now())
+        progress = _send_each(pointer, entry.notification, outbox, transport, copies, policy, now)
+        wait = None if progress.failures else _still_held(pointer, progress, outbox, policy, now())
+        if wait is not None:
+            redelivery.redeliver(pointer, wait)
+            return Outcome.DEFERRED
+    except Exception as error:
+        _failed_attempt(outbox, pointer, attempt, policy, f"{type(error).__name__}: {error}")
+        raise
+    if progress.failures:
+        reason = _listed(progress.failures)
+        _failed_attempt(outbox, pointer, attempt, policy, reason)
+        raise DeliveryFailed(reason)
+    outbox.finish(pointer, "delivered", _listed(progress.rejected) if progress.rejected else None)
+    return Outcome.DELIVERED
+
+
+def _send_each(
+    pointer: NotificationPointer,
+    notification: Notification,
+    outbox: Outbox,
+    transport: Transport,
+    copies: AttendeeCopies,
+    policy: DeliveryPolicy,
+    now: Callable[[], datetime],
+) -> _Progress:
+    progress = _Progress()
+    states = outbox.recipients(pointer)
+    sender = notification.organizer.email_address.address.strip()
+    with ExitStack() as stack:
+        outgoing: Outgoing | None = None
+        for attendee in recipients(notification):
+            address = attendee.email_address.address.strip()
+            state = states.get(recipient_key(address))
+            at = now()
+            if state is not None and state.done:
+                continue
+            if state is not None and state.held(at, policy.lease):
+                progress.busy.add(recipient_key(address))
+                continue
+            try:
+                message = cancellation_message(notification, attendee)
+            except InvalidRecipient as error:
+                outbox.mark(pointer, address, "rejected", at, str(error))
+                progress.rejected[address] = str(error)
+                continue
+            if not outbox.claim(pointer, address, state, at):
+                progress.busy.add(recipient_key(address))
+                continue
+            try:
+                copies.cancel_copy(notification, address, at)
+                if outgoing is None:
+                    outgoing = stack.enter_context(transport.session())
+                outgoing.send(message, Envelope(sender, address))
+            except Exception as error:
+                _release(outbox, pointer, address, now(), f"{type(error).__name__}: {error}")
+                if not isinstance(error, TransportError):
+                    raise
+                progress.failures[address] = str(error)
+                if isinstance(error, RecipientRefused):
+                    continue
+                break  # the transport itself is down: the next recipients would fail alike
+            outbox.mark(pointer, address, "sent", now())
+    return progress
+
+
+def _still_held(
+    pointer: NotificationPointer,
+    progress: _Progress,
+    outbox: Outbox,
+    policy: DeliveryPolicy,
+    at: datetime,
+) -> timedelta | None:
+    """How long until another look is worth it, when recipients other workers held are not
+    done yet; None when they are. Looked up again after this worker's own sends, so of workers
+    racing on one message the last to finish sees every recipient done and ends the row."""
+    if not progress.busy:
+        return None
+    states = outbox.recipients(pointer)
+    waits: list[timedelta] = []
+    for key in progress.busy:
+        state = states.get(key)
+        if state is not None and state.held(at, policy.lease):
+            waits.append(max(MIN_WAIT, state.changed_at + policy.lease - at))
+        elif state is None or not state.done:
+            waits.append(MIN_WAIT)  # released meanwhile: free to claim
+    return min(waits, default=None)
+
+
+def _release(
+    outbox: Outbox, pointer: NotificationPointer, address: str, at: datetime, reason: str
+) -> None:
+    """Give the claim up at once, so the retry need not wait for its lease to end."""
+    try:
+        outbox.mark(pointer, address, "failed", at, reason)
+    except Exception:
+        log.exception("could not release %s of %s; its claim lapses", address, pointer)
+
+
+def _failed_attempt(
+    outbox: Outbox, pointer: NotificationPointer, attempt: int, policy: DeliveryPolicy, reason: str
+) -> None:
+    """The last attempt the host allows ends the row failed; earlier ones record the reason."""
+    try:
+        if attempt >= policy.max_attempts:
+            outbox.finish(pointer, "failed", reason)
+        else:
+            outbox.record_error(pointer, reason)
+    except Exception:
+        log.exception("could not record the failure of %s: %s", pointer, reason)
+
+
+def _listed(reasons: dict[str, str]) -> str:
+    return "; ".join(f"{address}: {reason}" for address, reason in reasons.items())
+
+
+def cancelled_copy(event: Event, notification: Notification, stamp: str) -> Event | None:
+    """An internal attendee's copy once the organizer cancelled; None when it already is.
+
+    A whole meeting: `isCancelled` and `Canceled: <subject>` (never doubled). One occurrence:
+    the copy's own occurrence id for that date joins its `cancelledOccurrences`; the series
+    itself stays as it is.
+    """
+    if notification.occurrence_id is not None:
+        day = notification.occurrence_id.rpartition(".")[2]
+        occurrence = f"OID.{event.id}.{day}"
+        if occurrence in event.cancelled_occurrences:
+            return None
+        update: dict[str, object] = {
+            "cancelled_occurrences": (*event.cancelled_occurrences, occurrence)
+        }
+    else:
+        subject = canceled_subject(event.subject)
+        if event.is_cancelled and subject == event.subject:
+            return None
+        update = {"is_cancelled": True, "subject": subject}
+    update.update(last_modified_date_time=stamp, change_key=change_key(event.id, stamp))
+    return event.model_copy(update=update)

@@ -1,0 +1,174 @@
+"""What the use cases need from the outside world, as small protocols the adapters implement.
+
+Cancelling (`cancellation.py`) needs the directory, the calendars and the notification queue;
+delivering (`delivery.py`, `outbox_sweep.py`) needs the outbox, the attendees' copies, a
+transport and redelivery. `shared/storage/` and `shared/transports/` implement them for Azure
+and for mail; the hand-written fakes of `tests/unit/use_cases/` implement them for the tests.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Literal, Protocol
+
+from shared.calendar.model import (
+    EventCancelled,
+    Group,
+    Notification,
+    NotificationPointer,
+    StoredEvent,
+    User,
+)
+
+# Cancelling ----------------------------------------------------------------------------------
+
+
+class StaleEvent(Exception):
+    """The event changed (or was cancelled) between the read and the commit."""
+
+
+class AlreadyNotified(StaleEvent):
+    """The outbox row of this very cancellation exists: someone else made it first."""
+
+
+class QueueUnavailable(Exception):
+    """The notification queue refused the message; the outbox row stays pending."""
+
+
+class Directory(Protocol):
+    def find_user(self, key: str) -> User | None:
+        """By object id or userPrincipalName (lowercased)."""
+        ...
+
+    def find_group(self, group_id: str) -> Group | None: ...
+
+
+class Calendars(Protocol):
+    def find_event(self, mailbox: str, event_id: str) -> StoredEvent | None:
+        """The event in the mailbox's calendars; None when absent or in Deleted Items."""
+        ...
+
+    def commit(self, cancelled: EventCancelled) -> None:
+        """Write the event's new state and its outbox row at once, if the event is unchanged.
+
+        Raises StaleEvent when the event's ETag no longer matches, AlreadyNotified when the
+        outbox row exists.
+        """
+        ...
+
+
+class NotificationQueue(Protocol):
+    def enqueue(self, pointer: NotificationPointer) -> None:
+        """Raises QueueUnavailable when the message could not be put."""
+        ...
+
+
+# Delivering ---------------------------------------------------------------------------------
+
+OutboxStatus = Literal["pending", "delivered", "failed"]
+RecipientStatus = Literal["sending", "sent", "failed", "rejected"]
+Ending = Literal["delivered", "failed"]
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    notification: Notification
+    status: OutboxStatus
+
+
+@dataclass(frozen=True)
+class RecipientState:
+    """Where one recipient's delivery stands; a takeover must still find `version`."""
+
+    address: str
+    status: RecipientStatus
+    changed_at: datetime
+    version: str
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("sent", "rejected")
+
+    def held(self, now: datetime, lease: timedelta) -> bool:
+        """Claimed by a worker that may still be sending."""
+        return self.status == "sending" and now < self.changed_at + lease
+
+
+@dataclass(frozen=True)
+class Envelope:
+    sender: str
+    recipient: str
+
+
+class TransportError(Exception):
+    """The transport failed: this attempt stops and the message is tried again later."""
+
+
+class RecipientRefused(TransportError):
+    """Only this recipient was refused; the other recipients are still tried."""
+
+
+class Outgoing(Protocol):
+    def send(self, message: EmailMessage, envelope: Envelope) -> None:
+        """Raises TransportError, or RecipientRefused when only this recipient is refused."""
+        ...
+
+
+class Transport(Protocol):
+    def session(self) -> AbstractContextManager[Outgoing]:
+        """One connection (or token) for the messages of one delivery."""
+        ...
+
+
+class Outbox(Protocol):
+    def find(self, pointer: NotificationPointer) -> OutboxEntry | None: ...
+
+    def recipients(self, pointer: NotificationPointer) -> dict[str, RecipientState]:
+        """Every recipient's state so far, by `recipient_key` of its address."""
+        ...
+
+    def claim(
+        self,
+        pointer: NotificationPointer,
+        address: str,
+        current: RecipientState | None,
+        at: datetime,
+    ) -> bool:
+        """Mark the recipient `sending`: create its state, or replace `current` if it is still
+        that version. False when another worker changed it first."""
+        ...
+
+    def mark(
+        self,
+        pointer: NotificationPointer,
+        address: str,
+        status: RecipientStatus,
+        at: datetime,
+        detail: str | None = None,
+    ) -> None: ...
+
+    def record_attempt(self, pointer: NotificationPointer, attempt: int, at: datetime) -> None:
+        """Note the attempt on the outbox row (which also tells the sweeper it is in hand)."""
+        ...
+
+    def record_error(self, pointer: NotificationPointer, reason: str) -> None: ...
+
+    def finish(self, pointer: NotificationPointer, status: Ending, reason: str | None) -> None:
+        """End the row `delivered` or `failed`; a delivered row is never made failed."""
+        ...
+
+
+class AttendeeCopies(Protocol):
+    def cancel_copy(self, notification: Notification, address: str, at: datetime) -> bool:
+        """Cancel the copy of an internal attendee (one in the directory); False when there is
+        none or it was already cancelled."""
+        ...
+
+
+class Redelivery(Protocol):
+    def redeliver(self, pointer: NotificationPointer, delay: timedelta) -> None:
+        """Put the pointer on the queue again, visible after `delay`; QueueUnavailable if not."""
+        ...

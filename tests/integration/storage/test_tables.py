@@ -1,0 +1,150 @@
+"""The Table and Queue adapters against Azurite: one transaction per cancel, ETag-guarded."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import pytest
+from azure.data.tables import TableServiceClient
+from azure.storage.queue import QueueClient
+
+from devtools.azurite import Azurite
+from devtools.load import DEMO_TENANT, load
+from shared.calendar.model import AnyCalendar, Caller, Me
+from shared.runtime.settings import Settings
+from shared.storage.queue import StorageQueue, decode, queue_client
+from shared.storage.tables import (
+    MAX_OPERATIONS_PER_TRANSACTION,
+    TableCalendars,
+    TableDirectory,
+    get_text,
+    put_text,
+)
+from shared.use_cases.cancellation import CancelEvent, cancel_event, cancellation_of
+from shared.use_cases.ports import StaleEvent
+
+ADELE = "6e7b768e-07e2-4810-8459-485f84f8f204"
+NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def settings(azurite: Azurite) -> Settings:
+    suffix = uuid4().hex[:10]
+    return Settings.from_env(
+        {
+            "AzureWebJobsStorage": azurite.connection_string,
+            "CALENDAR_TABLE": f"calendar{suffix}",
+            "DIRECTORY_TABLE": f"directory{suffix}",
+            "NOTIFICATION_QUEUE": f"cancellations-{suffix}",
+        }
+    )
+
+
+@pytest.fixture
+def tables(settings: Settings) -> Iterator[TableServiceClient]:
+    with TableServiceClient.from_connection_string(settings.storage_connection) as service:
+        yield service
+
+
+@pytest.fixture
+def raw_queue(settings: Settings) -> Iterator[QueueClient]:
+    """The queue as the Functions host sees it: raw text, no decoding policy."""
+    with QueueClient.from_connection_string(
+        settings.storage_connection, settings.notification_queue
+    ) as client:
+        yield client
+
+
+def caller() -> Caller:
+    return Caller("delegated", ADELE, "t", frozenset({"Calendars.ReadWrite"}))
+
+
+def test_one_cancel_writes_its_outbox_row_and_one_base64_message(
+    settings: Settings, tables: TableServiceClient, raw_queue: QueueClient
+) -> None:
+    loaded = load(json.loads(DEMO_TENANT.read_text()), settings)
+    _, event_id = loaded.events["planning"]
+    calendar = tables.get_table_client(settings.calendar_table)
+    with queue_client(settings.storage_connection, settings.notification_queue) as client:
+        cancelled = cancel_event(
+            CancelEvent(Me(), AnyCalendar(), event_id, "Moved to January"),
+            caller(),
+            directory=TableDirectory(tables.get_table_client(settings.directory_table)),
+            calendars=TableCalendars(calendar),
+            queue=StorageQueue(client),
+            now=lambda: NOW,
+        )
+
+    event_row = calendar.get_entity(ADELE, f"event|{event_id}")
+    assert event_row["Folder"] == "deleteditems"
+    stored = json.loads(event_row["Event"])
+    assert stored["isCancelled"] is True
+    assert stored["lastModifiedDateTime"] == "2026-11-24T09:30:00Z"
+
+    outbox = calendar.get_entity(ADELE, f"outbox|{event_id}")
+    assert outbox["Status"] == "pending"
+    notification = json.loads(outbox["Notification"])
+    assert notification["comment"] == "Moved to January"
+    assert notification["iCalUId"] == cancelled.event.i_cal_u_id
+    assert notification["sequence"] == 1
+    assert [a["emailAddress"]["address"] for a in notification["attendees"]] == [
+        "AlexW@contoso.example",
+        "MeganB@contoso.example",
+        "pat@fabrikam.example",
+    ]
+
+    messages = list(raw_queue.receive_messages())
+    assert len(messages) == 1
+    text = base64.b64decode(messages[0].content).decode()
+    pointer = decode(text)
+    assert pointer is not None
+    assert (pointer.mailbox, pointer.notification_id) == (ADELE, event_id)
+
+
+def test_a_second_commit_from_the_same_read_is_stale(
+    settings: Settings, tables: TableServiceClient
+) -> None:
+    loaded = load(json.loads(DEMO_TENANT.read_text()), settings)
+    _, event_id = loaded.events["planning"]
+    calendars = TableCalendars(tables.get_table_client(settings.calendar_table))
+    first_read = calendars.find_event(ADELE, event_id)
+    second_read = calendars.find_event(ADELE, event_id)
+    assert first_read is not None
+    assert second_read is not None
+
+    calendars.commit(cancellation_of(first_read, "first", NOW))
+    with pytest.raises(StaleEvent):
+        calendars.commit(cancellation_of(second_read, "second", NOW))
+
+    outbox = tables.get_table_client(settings.calendar_table).get_entity(
+        ADELE, f"outbox|{event_id}"
+    )
+    assert json.loads(outbox["Notification"])["comment"] == "first"
+
+
+def test_a_transaction_over_one_hundred_rows_is_refused_before_it_is_sent(
+    settings: Settings, tables: TableServiceClient
+) -> None:
+    table = tables.create_table(settings.calendar_table)
+    rows = [
+        ("create", {"PartitionKey": "p", "RowKey": f"r{n}"})
+        for n in range(MAX_OPERATIONS_PER_TRANSACTION + 1)
+    ]
+    with pytest.raises(ValueError, match="at most 100"):
+        TableCalendars(table).submit(rows)
+    assert list(table.list_entities()) == []
+
+
+def test_long_texts_round_trip_across_properties(
+    settings: Settings, tables: TableServiceClient
+) -> None:
+    table = tables.create_table(settings.calendar_table)
+    text = "\U0001f600" * 40_000 + "end"
+    row: dict[str, object] = {"PartitionKey": "p", "RowKey": "r"}
+    put_text(row, "Text", text)
+    table.create_entity(row)
+    assert get_text(table.get_entity("p", "r"), "Text") == text

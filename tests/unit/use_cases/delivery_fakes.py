@@ -1,0 +1,271 @@
+"""Hand-written fakes of the mail worker's ports, and a notification to deliver.
+
+`FakeOutbox` keeps the rules the Table adapter keeps: a claim is a create, or a replace of the
+version read; `finish` never turns a delivered row failed. `FakeTransport` records what it
+sent and can refuse a recipient, fail altogether, or kill the worker after some messages.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+
+from shared.calendar.model import (
+    Attendee,
+    DateTimeTimeZone,
+    EmailAddress,
+    Notification,
+    NotificationPointer,
+    Recipient,
+)
+from shared.messages.imip import recipient_key
+from shared.use_cases.outbox_sweep import PendingEntry, PendingOutbox
+from shared.use_cases.ports import (
+    AttendeeCopies,
+    Ending,
+    Envelope,
+    Outbox,
+    OutboxEntry,
+    OutboxStatus,
+    Outgoing,
+    QueueUnavailable,
+    RecipientRefused,
+    RecipientState,
+    RecipientStatus,
+    Redelivery,
+    Transport,
+    TransportError,
+)
+
+MAILBOX = "6e7b768e-07e2-4810-8459-485f84f8f204"
+ORGANIZER = "AdeleV@contoso.example"
+START = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+def attendee(address: str, name: str = "", kind: str = "required") -> Attendee:
+    return Attendee.model_validate(
+        {"type": kind, "emailAddress": {"name": name, "address": address}}
+    )
+
+
+def notification(
+    *attendees: Attendee,
+    subject: str = "Quarterly planning",
+    comment: str | None = "Cancelling for this week due to all hands",
+    occurrence_id: str | None = None,
+    original_start: str | None = None,
+    time_zone: str = "Pacific Standard Time",
+    notification_id: str = "AAMkEvent1",
+) -> Notification:
+    return Notification(
+        id=notification_id,
+        mailbox=MAILBOX,
+        event_id="AAMkEvent1",
+        occurrence_id=occurrence_id,
+        i_cal_u_id="040000008200E00074C5B7101A82E0080000000001",
+        subject=subject,
+        organizer=Recipient(email_address=EmailAddress(name="Adele Vance", address=ORGANIZER)),
+        attendees=attendees
+        or (
+            attendee("AlexW@contoso.example", "Alex Wilber"),
+            attendee("MeganB@contoso.example", "Megan Bowen"),
+            attendee("pat@fabrikam.example", "Pat Jones", "optional"),
+        ),
+        start=DateTimeTimeZone(date_time="2026-12-03T15:00:00.0000000", time_zone=time_zone),
+        end=DateTimeTimeZone(date_time="2026-12-03T16:00:00.0000000", time_zone=time_zone),
+        original_start=original_start,
+        sequence=3,
+        comment=comment,
+        cancelled_at="2026-11-24T08:59:30Z",
+    )
+
+
+def pointer_of(item: Notification) -> NotificationPointer:
+    return NotificationPointer(item.mailbox, item.id)
+
+
+class Clock:
+    def __init__(self, at: datetime = START) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+@dataclass
+class OutboxRow:
+    notification: Notification
+    status: OutboxStatus = "pending"
+    reason: str | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    resends: int = 0
+    touched_at: datetime = START
+    version: int = 0
+
+
+class FakeOutbox:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.rows: dict[NotificationPointer, OutboxRow] = {}
+        self.states: dict[tuple[NotificationPointer, str], RecipientState] = {}
+        self._versions = itertools.count(1)
+        self.steal_claims = False
+        """Another worker claims every recipient just before this one does."""
+        self.others_finish = False
+        """... and has sent it by the time this worker looks again."""
+
+    def add(self, item: Notification, at: datetime | None = None) -> NotificationPointer:
+        pointer = pointer_of(item)
+        self.rows[pointer] = OutboxRow(item, touched_at=at or self.clock())
+        return pointer
+
+    def _touch(self, row: OutboxRow) -> None:
+        row.touched_at, row.version = self.clock(), next(self._versions)
+
+    def find(self, pointer: NotificationPointer) -> OutboxEntry | None:
+        row = self.rows.get(pointer)
+        return None if row is None else OutboxEntry(row.notification, row.status)
+
+    def recipients(self, pointer: NotificationPointer) -> dict[str, RecipientState]:
+        return {key: state for (owner, key), state in self.states.items() if owner == pointer}
+
+    def _put(
+        self, pointer: NotificationPointer, address: str, status: RecipientStatus, at: datetime
+    ) -> None:
+        state = RecipientState(address, status, at, f"v{next(self._versions)}")
+        self.states[(pointer, recipient_key(address))] = state
+
+    def claim(
+        self,
+        pointer: NotificationPointer,
+        address: str,
+        current: RecipientState | None,
+        at: datetime,
+    ) -> bool:
+        if self.steal_claims:
+            self._put(pointer, address, "sent" if self.others_finish else "sending", at)
+            return False
+        now = self.states.get((pointer, recipient_key(address)))
+        if (current is None and now is not None) or (
+            current is not None and (now is None or now.version != current.version)
+        ):
+            return False
+        self._put(pointer, address, "sending", at)
+        return True
+
+    def mark(
+        self,
+        pointer: NotificationPointer,
+        address: str,
+        status: RecipientStatus,
+        at: datetime,
+        detail: str | None = None,
+    ) -> None:
+        self._put(pointer, address, status, at)
+
+    def record_attempt(self, pointer: NotificationPointer, attempt: int, at: datetime) -> None:
+        row = self.rows[pointer]
+        row.attempts = attempt
+        self._touch(row)
+
+    def record_error(self, pointer: NotificationPointer, reason: str) -> None:
+        row = self.rows[pointer]
+        row.last_error = reason
+        self._touch(row)
+
+    def finish(self, pointer: NotificationPointer, status: Ending, reason: str | None) -> None:
+        row = self.rows[pointer]
+        if row.status != "delivered":
+            row.status, row.reason = status, reason
+            self._touch(row)
+
+    def stale_pending(self, untouched_since: datetime) -> Iterable[PendingEntry]:
+        return [
+            PendingEntry(pointer, row.resends, row.last_error, str(row.version))
+            for pointer, row in self.rows.items()
+            if row.status == "pending" and row.touched_at < untouched_since
+        ]
+
+    def mark_resent(self, entry: PendingEntry, at: datetime) -> bool:
+        row = self.rows[entry.pointer]
+        if str(row.version) != entry.version:
+            return False
+        row.resends += 1
+        self._touch(row)
+        return True
+
+    def status_of(self, address: str, item: Notification) -> RecipientStatus | None:
+        state = self.states.get((pointer_of(item), recipient_key(address)))
+        return None if state is None else state.status
+
+
+class WorkerKilled(BaseException):
+    """The process died: nothing after it runs, not even the worker's own error handling."""
+
+
+@dataclass
+class FakeTransport:
+    sent: list[tuple[Envelope, EmailMessage]] = field(default_factory=list)
+    refuse: dict[str, str] = field(default_factory=dict)
+    down: bool = False
+    kill_after: int | None = None
+    sessions: int = 0
+
+    @contextmanager
+    def session(self) -> Iterator[Outgoing]:
+        if self.down:
+            raise TransportError("connection refused")
+        self.sessions += 1
+        yield self
+
+    def send(self, message: EmailMessage, envelope: Envelope) -> None:
+        if self.kill_after is not None and len(self.sent) >= self.kill_after:
+            raise WorkerKilled()
+        if recipient_key(envelope.recipient) in self.refuse:
+            raise RecipientRefused(self.refuse[recipient_key(envelope.recipient)])
+        self.sent.append((envelope, message))
+
+    def count(self, address: str) -> int:
+        key = recipient_key(address)
+        return sum(1 for envelope, _ in self.sent if recipient_key(envelope.recipient) == key)
+
+
+@dataclass
+class FakeCopies:
+    internal: set[str] = field(default_factory=set)
+    cancelled: list[str] = field(default_factory=list)
+    failing: bool = False
+
+    def cancel_copy(self, notification: Notification, address: str, at: datetime) -> bool:
+        if self.failing:
+            raise ConnectionError("table storage is unreachable")
+        if recipient_key(address) not in self.internal or address in self.cancelled:
+            return False
+        self.cancelled.append(address)
+        return True
+
+
+@dataclass
+class FakeRedelivery:
+    put: list[tuple[NotificationPointer, timedelta]] = field(default_factory=list)
+    down: bool = False
+
+    def redeliver(self, pointer: NotificationPointer, delay: timedelta) -> None:
+        if self.down:
+            raise QueueUnavailable("queue is down")
+        self.put.append((pointer, delay))
+
+
+_outbox: Outbox = FakeOutbox(Clock())
+_pending: PendingOutbox = FakeOutbox(Clock())
+_transport: Transport = FakeTransport()
+_copies: AttendeeCopies = FakeCopies()
+_redelivery: Redelivery = FakeRedelivery()

@@ -1,0 +1,261 @@
+"""The delivery use case with hand-written fakes: each recipient once, whatever happens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from shared.calendar.model import Notification, NotificationPointer
+from shared.use_cases.delivery import (
+    DeliveryFailed,
+    DeliveryPolicy,
+    Outcome,
+    cancelled_copy,
+    deliver,
+)
+from tests.unit.use_cases.delivery_fakes import (
+    ORGANIZER,
+    Clock,
+    FakeCopies,
+    FakeOutbox,
+    FakeRedelivery,
+    FakeTransport,
+    WorkerKilled,
+    attendee,
+    notification,
+)
+from tests.unit.use_cases.fakes import event
+
+LEASE = timedelta(seconds=60)
+POLICY = DeliveryPolicy(max_attempts=3, lease=LEASE)
+ALEX, MEGAN, PAT = "AlexW@contoso.example", "MeganB@contoso.example", "pat@fabrikam.example"
+
+
+class World:
+    """One outbox row and every port the use case needs, all fakes."""
+
+    def __init__(self, item: Notification | None = None) -> None:
+        self.clock = Clock()
+        self.outbox = FakeOutbox(self.clock)
+        self.transport = FakeTransport()
+        self.copies = FakeCopies(internal={ALEX.casefold(), MEGAN.casefold()})
+        self.redelivery = FakeRedelivery()
+        self.notification = item or notification()
+        self.pointer = self.outbox.add(self.notification)
+
+    def deliver(self, attempt: int = 1, pointer: NotificationPointer | None = None) -> Outcome:
+        return deliver(
+            pointer or self.pointer,
+            attempt,
+            outbox=self.outbox,
+            transport=self.transport,
+            copies=self.copies,
+            redelivery=self.redelivery,
+            policy=POLICY,
+            now=self.clock,
+        )
+
+    @property
+    def row_status(self) -> str:
+        return self.outbox.rows[self.pointer].status
+
+
+def test_every_attendee_gets_one_message_and_internal_copies_are_cancelled() -> None:
+    world = World()
+
+    assert world.deliver() is Outcome.DELIVERED
+
+    assert [envelope.recipient for envelope, _ in world.transport.sent] == [ALEX, MEGAN, PAT]
+    assert {envelope.sender for envelope, _ in world.transport.sent} == {ORGANIZER}
+    assert world.copies.cancelled == [ALEX, MEGAN]
+    assert world.row_status == "delivered"
+    assert world.transport.sessions == 1
+
+
+def test_organizer_is_left_out_and_addresses_are_deduplicated_in_any_case() -> None:
+    item = notification(
+        attendee(ALEX),
+        attendee("alexw@CONTOSO.example"),
+        attendee(ORGANIZER.upper()),
+        attendee(f"  {PAT} "),
+    )
+    world = World(item)
+
+    world.deliver()
+
+    assert [envelope.recipient for envelope, _ in world.transport.sent] == [ALEX, PAT]
+
+
+def test_a_redelivered_message_sends_nothing_already_sent() -> None:
+    world = World()
+    world.deliver()
+
+    assert world.deliver() is Outcome.ALREADY_DELIVERED
+    # Even if the row had not been marked delivered, the recipients' state holds.
+    world.outbox.rows[world.pointer].status = "pending"
+    assert world.deliver() is Outcome.DELIVERED
+
+    assert len(world.transport.sent) == 3
+
+
+def test_a_worker_killed_half_way_resumes_without_sending_twice() -> None:
+    world = World()
+    world.transport.kill_after = 1
+    with pytest.raises(WorkerKilled):
+        world.deliver()
+    assert world.outbox.status_of(ALEX, world.notification) == "sent"
+    assert world.outbox.status_of(MEGAN, world.notification) == "sending"  # died while sending
+
+    world.transport.kill_after = None
+    world.clock.advance(5)
+    assert world.deliver() is Outcome.DEFERRED  # Megan's claim may still be a live worker's
+    assert world.transport.count(PAT) == 1
+    assert world.transport.count(MEGAN) == 0
+    ((pointer, delay),) = world.redelivery.put
+    assert pointer == world.pointer
+    assert delay == LEASE - timedelta(seconds=5)
+
+    world.clock.advance(delay.total_seconds())
+    assert world.deliver() is Outcome.DELIVERED  # the lease is over: the claim is taken over
+    assert [world.transport.count(a) for a in (ALEX, MEGAN, PAT)] == [1, 1, 1]
+
+
+def test_a_recipient_claimed_by_another_worker_is_left_to_it() -> None:
+    world = World()
+    world.outbox.steal_claims = True
+
+    assert world.deliver() is Outcome.DEFERRED
+
+    assert world.transport.sent == []
+    assert world.redelivery.put == [(world.pointer, LEASE)]
+    assert world.row_status == "pending"
+
+
+def test_the_worker_that_finishes_last_ends_the_row_others_finished_for_it() -> None:
+    world = World()
+    world.outbox.steal_claims = world.outbox.others_finish = True
+
+    assert world.deliver() is Outcome.DELIVERED
+
+    assert world.transport.sent == []
+    assert world.redelivery.put == []
+    assert world.row_status == "delivered"
+
+
+def test_one_refused_recipient_is_retried_alone_then_the_row_ends_failed() -> None:
+    world = World()
+    world.transport.refuse = {PAT.casefold(): "smtp: 451 4.3.0 mailbox busy"}
+
+    for attempt in (1, 2):
+        with pytest.raises(DeliveryFailed, match="451"):
+            world.deliver(attempt)
+        assert world.row_status == "pending"
+        assert world.outbox.rows[world.pointer].last_error == (
+            f"{PAT}: smtp: 451 4.3.0 mailbox busy"
+        )
+    with pytest.raises(DeliveryFailed):
+        world.deliver(3)
+
+    row = world.outbox.rows[world.pointer]
+    assert row.status == "failed"
+    assert row.reason == f"{PAT}: smtp: 451 4.3.0 mailbox busy"
+    assert [world.transport.count(a) for a in (ALEX, MEGAN, PAT)] == [1, 1, 0]
+    assert world.outbox.status_of(PAT, world.notification) == "failed"
+
+
+def test_a_transport_that_is_down_stops_the_attempt_and_frees_the_claim() -> None:
+    world = World()
+    world.transport.down = True
+
+    with pytest.raises(DeliveryFailed, match="connection refused"):
+        world.deliver()
+
+    assert world.outbox.status_of(ALEX, world.notification) == "failed"
+    assert world.outbox.status_of(MEGAN, world.notification) is None
+    world.transport.down = False
+    assert world.deliver(2) is Outcome.DELIVERED  # no lease to wait for
+    assert len(world.transport.sent) == 3
+
+
+def test_an_unexpected_error_frees_the_claim_records_why_and_propagates() -> None:
+    world = World()
+    world.copies.failing = True
+
+    with pytest.raises(ConnectionError):
+        world.deliver(1)
+
+    assert world.outbox.status_of(ALEX, world.notification) == "failed"
+    assert world.outbox.rows[world.pointer].last_error == (
+        "ConnectionError: table storage is unreachable"
+    )
+    with pytest.raises(ConnectionError):
+        world.deliver(3)
+    assert world.row_status == "failed"
+
+
+def test_a_message_pointing_at_no_outbox_row_is_dropped() -> None:
+    world = World()
+
+    missing = NotificationPointer(world.pointer.mailbox, "AAMkNoSuchNotification")
+    assert world.deliver(pointer=missing) is Outcome.DROPPED
+    assert world.transport.sent == []
+
+
+def test_an_address_no_message_can_go_to_is_rejected_and_the_rest_delivered() -> None:
+    world = World(notification(attendee("not an address"), attendee(PAT)))
+
+    assert world.deliver() is Outcome.DELIVERED
+
+    assert [envelope.recipient for envelope, _ in world.transport.sent] == [PAT]
+    row = world.outbox.rows[world.pointer]
+    assert row.status == "delivered"
+    assert row.reason is not None
+    assert row.reason.startswith("not an address: ")
+    assert world.outbox.status_of("not an address", world.notification) == "rejected"
+
+
+def test_a_failed_row_is_delivered_when_its_message_is_replayed() -> None:
+    world = World()
+    world.transport.refuse = {PAT.casefold(): "550 no such user"}
+    with pytest.raises(DeliveryFailed):
+        world.deliver(3)
+    assert world.row_status == "failed"
+
+    world.transport.refuse = {}
+    assert world.deliver(1) is Outcome.DELIVERED
+    assert [world.transport.count(a) for a in (ALEX, MEGAN, PAT)] == [1, 1, 1]
+
+
+def test_a_whole_meeting_copy_is_cancelled_once_and_its_subject_prefixed_once() -> None:
+    copy = event("AAMkCopy", is_organizer=False, subject="Quarterly review")
+    stamp = "2026-11-24T09:00:00Z"
+
+    changed = cancelled_copy(copy, notification(), stamp)
+    assert changed is not None
+    assert changed.is_cancelled
+    assert changed.subject == "Canceled: Quarterly review"
+    assert changed.last_modified_date_time == stamp
+    assert changed.change_key != copy.change_key
+    assert cancelled_copy(changed, notification(), stamp) is None
+
+    already = event("AAMkCopy", is_organizer=False, subject="Canceled: Quarterly review")
+    again = cancelled_copy(already, notification(), stamp)
+    assert again is not None
+    assert again.subject == "Canceled: Quarterly review"
+
+
+def test_an_occurrence_cancel_marks_the_copys_own_occurrence_once() -> None:
+    copy = event("AAMkCopySeries", is_organizer=False)
+    item = notification(
+        occurrence_id="OID.AAMkOrganizerSeries.2027-01-11",
+        original_start="2027-01-11T17:00:00Z",
+        notification_id="OID.AAMkOrganizerSeries.2027-01-11",
+    )
+
+    changed = cancelled_copy(copy, item, "2026-11-24T09:00:00Z")
+    assert changed is not None
+    assert changed.cancelled_occurrences == ("OID.AAMkCopySeries.2027-01-11",)
+    assert not changed.is_cancelled
+    assert changed.subject == copy.subject
+    assert cancelled_copy(changed, item, "2026-11-24T09:00:00Z") is None
