@@ -10,7 +10,9 @@ from urllib.parse import unquote
 FUNCTION_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,127}$", re.IGNORECASE)
 RESERVED_NAMES = frozenset({"host"})
 RESERVED_ROUTE_PREFIXES = ("admin", "runtime")
-_PARAMETER = re.compile(r"^\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<constraint>[^{}]*))?\}$")
+_PARAMETER = re.compile(
+    r"^\{(?P<rest>\*{1,2})?(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<constraint>[^{}]*))?\}$"
+)
 
 
 class HostConfigurationError(ValueError):
@@ -19,10 +21,12 @@ class HostConfigurationError(ValueError):
 
 @dataclass(frozen=True)
 class Segment:
-    """A literal (matched case-insensitively) or a `{parameter}`."""
+    """A literal (matched case-insensitively), a `{parameter}`, or a catch-all `{*parameter}`
+    that takes the rest of the path (none, one or more segments)."""
 
     text: str
     is_parameter: bool
+    is_catch_all: bool = False
 
     def compatible(self, other: Segment) -> bool:
         if self.is_parameter or other.is_parameter:
@@ -42,8 +46,11 @@ class RouteTemplate:
             return cls(template, ())
         segments: list[Segment] = []
         names: set[str] = set()
-        for part in path.split("/"):
+        parts = path.split("/")
+        for number, part in enumerate(parts):
             segment = _parse_segment(template, part)
+            if segment.is_catch_all and number != len(parts) - 1:
+                raise HostConfigurationError(f"route {template!r}: a catch-all must come last")
             if segment.is_parameter:
                 if segment.text.lower() in names:
                     raise HostConfigurationError(
@@ -53,12 +60,28 @@ class RouteTemplate:
             segments.append(segment)
         return cls(template, tuple(segments))
 
+    @property
+    def catch_all(self) -> bool:
+        return bool(self.segments) and self.segments[-1].is_catch_all
+
+    @property
+    def fixed(self) -> tuple[Segment, ...]:
+        """The segments before a catch-all (all of them without one)."""
+        return self.segments[:-1] if self.catch_all else self.segments
+
     def match(self, raw_segments: Sequence[str]) -> dict[str, str] | None:
-        """Route parameters (percent-decoded) if the raw, still-encoded segments match."""
-        if len(raw_segments) != len(self.segments):
+        """Route parameters (percent-decoded) if the raw, still-encoded segments match; a
+        catch-all takes the rest of the path, decoded segment by segment and joined by `/`."""
+        fixed = self.fixed
+        if len(raw_segments) < len(fixed) or (
+            not self.catch_all and len(raw_segments) != len(fixed)
+        ):
             return None
         params: dict[str, str] = {}
-        for segment, raw in zip(self.segments, raw_segments, strict=True):
+        if self.catch_all:
+            rest = raw_segments[len(fixed) :]
+            params[self.segments[-1].text] = "/".join(unquote(raw) for raw in rest)
+        for segment, raw in zip(fixed, raw_segments[: len(fixed)], strict=True):
             value = unquote(raw)
             if segment.is_parameter:
                 if not value:
@@ -70,9 +93,21 @@ class RouteTemplate:
 
     def overlaps(self, other: RouteTemplate) -> bool:
         """Whether some path could match both templates."""
-        return len(self.segments) == len(other.segments) and all(
-            a.compatible(b) for a, b in zip(self.segments, other.segments, strict=True)
-        )
+        a, b = self.fixed, other.fixed
+        if not self.catch_all and not other.catch_all and len(a) != len(b):
+            return False
+        if (len(a) > len(b) and not other.catch_all) or (len(b) > len(a) and not self.catch_all):
+            return False
+        return all(x.compatible(y) for x, y in zip(a, b, strict=False))
+
+    def shadows(self, later: RouteTemplate) -> bool:
+        """Whether this template, tried first, takes requests `later` was written for. A
+        catch-all tried after the routes it overlaps is a fallback: it serves only what they
+        do not (of two catch-alls, the one with the longer literal start must come first)."""
+        if not self.overlaps(later):
+            return False
+        fallback = later.catch_all and (not self.catch_all or len(self.fixed) > len(later.fixed))
+        return not fallback
 
 
 def _parse_segment(template: str, part: str) -> Segment:
@@ -86,9 +121,9 @@ def _parse_segment(template: str, part: str) -> Segment:
     if found is None:
         raise HostConfigurationError(
             f"route {template!r}: segment {part!r} is not supported by the dev host "
-            "(only literals, {name} and {name:constraint})"
+            "(only literals, {name}, {name:constraint} and a last {*name})"
         )
-    return Segment(found["name"], is_parameter=True)
+    return Segment(found["name"], is_parameter=True, is_catch_all=bool(found["rest"]))
 
 
 def split_path(raw_path: str) -> list[str]:
@@ -153,12 +188,14 @@ def check_function_names(names: Iterable[str]) -> None:
 
 
 def find_overlaps(routes: Sequence[HttpRoute]) -> list[tuple[HttpRoute, HttpRoute]]:
-    """Pairs of routes that some request (path and method) could match both."""
+    """Pairs of routes, in the order the host tries them (function names), where the first
+    takes some request (path and method) meant for the second. A catch-all that sorts after
+    the routes it overlaps only serves what they do not."""
     return [
         (a, b)
         for i, a in enumerate(routes)
         for b in routes[i + 1 :]
-        if a.methods_overlap(b) and a.template.overlaps(b.template)
+        if a.methods_overlap(b) and a.template.shadows(b.template)
     ]
 
 

@@ -624,8 +624,7 @@ def test_templates_parse_constraints_and_refuse_unsupported_syntax() -> None:
     assert template.match(split_path("/Users/ab/EVENTS/x%20y/")) == {"user": "ab", "id": "x y"}
     for bad in [
         "a/{id?}",
-        "a/{*rest}",
-        "a/{**rest}",
+        "a/{*rest}/b",
         "a/file.{ext}",
         "a/{id=1}",
         "a//b",
@@ -633,6 +632,53 @@ def test_templates_parse_constraints_and_refuse_unsupported_syntax() -> None:
     ]:
         with pytest.raises(HostConfigurationError):
             RouteTemplate.parse(bad)
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/v1.0", {"path": ""}),
+        ("/V1.0/me/events/a%2Fb/cancel/", {"path": "me/events/a/b/cancel"}),
+        ("/v1.0/me/x%20y", {"path": "me/x y"}),
+        ("/beta/me", None),
+    ],
+)
+def test_a_catch_all_takes_the_rest_of_the_path(path: str, expected: dict[str, str] | None) -> None:
+    assert RouteTemplate.parse("v1.0/{*path}").match(split_path(path)) == expected
+    assert RouteTemplate.parse("v1.0/{**path}").match(split_path(path)) == expected
+
+
+def test_a_catch_all_sorted_after_the_routes_it_overlaps_is_a_fallback() -> None:
+    specific = HttpRoute.create("a_events", "me/events/{id}", ["GET"], prefix="v1.0")
+    version = HttpRoute.create("b_graph", "v1.0/{*path}", None, prefix="")
+    anything = HttpRoute.create("zz_any", "{*path}", None, prefix="")
+
+    check_routes([specific, version, anything])
+    for shadowing in ([version, specific], [anything, version], [anything, specific]):
+        with pytest.raises(HostConfigurationError, match="overlapping"):
+            check_routes(shadowing)
+
+
+def test_the_dev_host_tries_a_fallback_last() -> None:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.function_name("graph")
+    @app.route(route="v1.0/{*path}")
+    def graph(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(f"graph {req.route_params['path']}")
+
+    @app.function_name("unknown_version")
+    @app.route(route="{*path}")
+    def unknown(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(f"unknown {req.route_params['path']}")
+
+    host = DevHost(app, {"extensions": {"http": {"routePrefix": ""}}}, {}, port=0)
+    found = host.find_route("GET", split_path("/v1.0/me/events"))
+    assert found is not None
+    assert (found[0].name, found[1]) == ("graph", {"path": "me/events"})
+    other = host.find_route("DELETE", split_path("/v2/me"))
+    assert other is not None
+    assert (other[0].name, other[1]) == ("unknown_version", {"path": "v2/me"})
 
 
 @pytest.mark.parametrize("name", ["1cancel", "has space", "a.b", "x" * 129, "host", "_x", ""])
