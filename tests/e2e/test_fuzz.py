@@ -48,8 +48,8 @@ from devtools.host import DevHost
 from devtools.host_routes import split_path
 from devtools.load import DEMO_TENANT, Loaded, load
 from devtools.tokens import DEV_AUDIENCE, DevKey, ensure_dev_key, mint
-from shared.notification_queue import queue_client
-from shared.settings import Settings
+from shared.runtime.settings import Settings
+from shared.storage.queue import queue_client
 from tests.e2e.conftest import ROOT, Stack, app_settings, reset_storage, start_host
 
 REQUESTS = 2000
