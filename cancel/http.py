@@ -168,7 +168,7 @@ def graph_error(error: GraphError, request_id: str, client_request_id: str) -> f
             },
         }
     }
-    headers = {} if error.retry_after is None else {"Retry-After": str(error.retry_after)}
+    headers = error.headers
     return func.HttpResponse(
         json.dumps(envelope), status_code=error.status, mimetype="application/json", headers=headers
     )

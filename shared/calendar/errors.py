@@ -21,6 +21,11 @@ class GraphError(Exception):
             self.message = message
         super().__init__(self.message)
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers the refusal carries beside the envelope."""
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+
 
 class NotOrganizer(GraphError):
     status = 400
@@ -147,3 +152,65 @@ class WindowOutOfRange(GraphError):
 
     def __init__(self, first: str, last: str) -> None:
         super().__init__(f"The time window must lie between {first} and {last}.")
+
+
+# The Graph surface: paths, methods, versions and query options ------------------------------
+
+
+class InvalidVersion(GraphError):
+    status = 400
+    code = "BadRequest"
+    message = "Invalid version."
+
+
+class UnknownSegment(GraphError):
+    status = 400
+    code = "BadRequest"
+
+    def __init__(self, segment: str) -> None:
+        super().__init__(f"Resource not found for the segment '{segment}'.")
+
+
+class MethodNotAllowed(GraphError):
+    status = 405
+    code = "ErrorInvalidRequest"
+    message = "The OData request is not supported."
+
+    def __init__(self, allow: tuple[str, ...]) -> None:
+        super().__init__()
+        self.allow = allow
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Allow": ", ".join(self.allow)}
+
+
+class InvalidQueryOption(GraphError):
+    """A query option ($top, $select, $orderby, $skiptoken, …) the product cannot honour."""
+
+    status = 400
+    code = "BadRequest"
+
+
+class UnknownProperty(InvalidQueryOption):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"Could not find a property named '{name}' on type 'microsoft.graph.event'."
+        )
+
+
+class InvalidFilter(GraphError):
+    status = 400
+    code = "ErrorInvalidUrlQueryFilter"
+    message = "The query filter contains one or more invalid nodes."
+
+
+class ChangeKeyMismatch(GraphError):
+    """`If-Match` named a version of the item that is no longer current."""
+
+    status = 412
+    code = "ErrorIrresolvableConflict"
+    message = (
+        "The send or update operation could not be performed because the change key passed "
+        "in the request does not match the current change key for the item."
+    )
