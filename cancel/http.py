@@ -1,4 +1,5 @@
-"""Parsing a cancel request, and the one place a `GraphError` becomes Graph's error envelope."""
+"""Reading a request (body, window, ids) and the one place a `GraphError` becomes Graph's error
+envelope; what each path does is `cancel/graph.py`."""
 
 from __future__ import annotations
 
@@ -20,11 +21,9 @@ from shared.calendar.errors import (
     MissingTimeWindow,
     PayloadTooLarge,
     RequestBodyRead,
-    UnsupportedMediaType,
 )
-from shared.calendar.model import Caller, Container, MailboxRef
-from shared.runtime.services import services, utc_now
-from shared.use_cases.cancellation import CancelEvent, cancel_event, list_instances, read_event
+from shared.calendar.model import Caller
+from shared.runtime.services import services
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ class CancelParameters(BaseModel):
 def read_comment(req: func.HttpRequest) -> str | None:
     media_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
     if media_type != "application/json":
-        raise UnsupportedMediaType()
+        raise MalformedJson()  # what Graph answers for a missing or non-JSON Content-Type
     body = req.get_body() or b""
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
@@ -169,74 +168,11 @@ def graph_error(error: GraphError, request_id: str, client_request_id: str) -> f
         }
     }
     headers = error.headers
+    if error.status == 401:
+        headers["WWW-Authenticate"] = services().tokens.challenge()
     return func.HttpResponse(
         json.dumps(envelope), status_code=error.status, mimetype="application/json", headers=headers
     )
-
-
-def cancel(req: func.HttpRequest, mailbox: MailboxRef, container: Container) -> func.HttpResponse:
-    """`POST …/events/{id}/cancel` on any route family: 202 and an empty body when done."""
-
-    def action() -> func.HttpResponse:
-        caller = authenticate(req)
-        comment = read_comment(req)
-        ports = services()
-        cancel_event(
-            CancelEvent(mailbox, container, req.route_params["id"], comment),
-            caller,
-            directory=ports.directory,
-            calendars=ports.calendars,
-            queue=ports.queue,
-            now=utc_now,
-        )
-        return func.HttpResponse(status_code=202)
-
-    return respond(req, action)
-
-
-def get(req: func.HttpRequest, mailbox: MailboxRef, container: Container) -> func.HttpResponse:
-    """`GET …/events/{id}`: the event in Graph JSON, to observe what cancel did."""
-
-    def action() -> func.HttpResponse:
-        caller = authenticate(req)
-        ports = services()
-        event = read_event(
-            mailbox,
-            container,
-            req.route_params["id"],
-            caller,
-            directory=ports.directory,
-            calendars=ports.calendars,
-        )
-        return func.HttpResponse(
-            json.dumps(event.to_graph()), status_code=200, mimetype="application/json"
-        )
-
-    return respond(req, action)
-
-
-def instances(
-    req: func.HttpRequest, mailbox: MailboxRef, container: Container
-) -> func.HttpResponse:
-    """`GET …/events/{id}/instances?startDateTime=…&endDateTime=…`: a series' occurrences."""
-
-    def action() -> func.HttpResponse:
-        caller = authenticate(req)
-        window = time_window(req)
-        ports = services()
-        found = list_instances(
-            mailbox,
-            container,
-            req.route_params["id"],
-            window,
-            caller,
-            directory=ports.directory,
-            calendars=ports.calendars,
-        )
-        body = {"value": [event.to_graph() for event in found]}
-        return func.HttpResponse(json.dumps(body), status_code=200, mimetype="application/json")
-
-    return respond(req, action)
 
 
 def time_window(req: func.HttpRequest) -> tuple[datetime, datetime]:

@@ -3,7 +3,7 @@
 These machines are noisy, so nothing here is an absolute number to compare across runs: every
 figure is taken interleaved with its floor and reported as a ratio.
 
-- cancel latency: the real HTTP function in-process (`cancel_me_event`, dev token, Azurite)
+- cancel latency: the real HTTP function in-process (`graph_v1`, dev token, Azurite)
   versus the floor, the same storage work done with the raw SDK and nothing else: one point
   read of the event row, one ETag-conditioned transaction (the row's replace plus an outbox
   row), one base64 queue put. Each iteration cancels a different pre-loaded event.
@@ -348,9 +348,9 @@ class Floor:
 def cancel_request(event_id: str, token: str) -> func.HttpRequest:
     return func.HttpRequest(
         "POST",
-        f"http://localhost:7071/api/me/events/{event_id}/cancel",
+        f"http://localhost:7071/v1.0/me/events/{event_id}/cancel",
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        route_params={"id": event_id},
+        route_params={"path": f"me/events/{event_id}/cancel"},
         body=COMMENT_BODY,
     )
 
@@ -394,7 +394,7 @@ def measure_latency(connection: str, iterations: int, dev_dir: Path) -> Latency:
         }
     )
     # Only now: the app reads its settings once, on first use, from this environment.
-    from cancel.events import cancel_me_event
+    from cancel.graph import graph_v1
 
     rounds = WARMUP + iterations
     loaded = load(bench_tenant(2 * rounds), Settings.from_env(os.environ))
@@ -411,11 +411,11 @@ def measure_latency(connection: str, iterations: int, dev_dir: Path) -> Latency:
         for number in range(rounds):
             req = cancel_request(handler_events[number], token)
             if number % 2 == 0:
-                handler = _timed_handler(cancel_me_event, req)
+                handler = _timed_handler(graph_v1, req)
                 floor_time = _timed_floor(floor, mailbox, floor_events[number])
             else:
                 floor_time = _timed_floor(floor, mailbox, floor_events[number])
-                handler = _timed_handler(cancel_me_event, req)
+                handler = _timed_handler(graph_v1, req)
             if number >= WARMUP:
                 handler_ms.append(handler)
                 floor_ms.append(floor_time)

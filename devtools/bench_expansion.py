@@ -103,13 +103,12 @@ def cases(master_id: str) -> list[Case]:
 def request(path: str, token: str) -> func.HttpRequest:
     route, _, query = path.partition("?")
     params = dict(part.split("=", 1) for part in query.split("&")) if query else {}
-    segments = route.split("/")
     return func.HttpRequest(
         "GET",
-        f"http://localhost:7071/api/{path}",
+        f"http://localhost:7071/v1.0/{path}",
         headers={"Authorization": f"Bearer {token}"},
         params=params,
-        route_params={"id": segments[2]},
+        route_params={"path": route},
         body=b"",
     )
 
@@ -117,13 +116,11 @@ def request(path: str, token: str) -> func.HttpRequest:
 def measure_growth(
     table: TableClient, mailbox: str, master_id: str, token: str, rounds: int
 ) -> list[Growth]:
-    from cancel.events import get_me_event, list_me_event_instances
+    from cancel.graph import graph_v1
 
     results = []
     for case in cases(master_id):
-        handler: Callable[[func.HttpRequest], func.HttpResponse] = (
-            list_me_event_instances if "/instances" in case.path else get_me_event
-        )
+        handler: Callable[[func.HttpRequest], func.HttpResponse] = graph_v1
         req = request(case.path, token)
         handler_ms, floor_ms = [], []
         for _ in range(rounds):

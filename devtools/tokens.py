@@ -32,6 +32,8 @@ DEV_TENANT_ID = "00000000-0000-4000-8000-00000000dec0"
 DEV_ISSUER = f"https://login.microsoftonline.com/{DEV_TENANT_ID}/v2.0"
 DEV_AUDIENCE = "https://graph.microsoft.com"
 DEV_CLIENT_APP_ID = "00000000-0000-4000-8000-0000000c11e7"
+DEV_API_APP_ID = "00000000-0000-4000-8000-0000000a91a9"
+"""The app registration the product itself would have: named in a 401's challenge."""
 
 KEY_FILE = "dev-signing-key.pem"
 JWKS_FILE = "dev-jwks.json"
@@ -93,6 +95,7 @@ def dev_auth_settings(key: DevKey) -> dict[str, str]:
         "AUTH_ISSUERS": DEV_ISSUER,
         "AUTH_AUDIENCES": DEV_AUDIENCE,
         "AUTH_TENANT_ID": DEV_TENANT_ID,
+        "AUTH_CLIENT_ID": DEV_API_APP_ID,
     }
 
 

@@ -97,12 +97,6 @@ class RequestBodyRead(GraphError):
     code = "RequestBodyRead"
 
 
-class UnsupportedMediaType(GraphError):
-    status = 415
-    code = "UnsupportedMediaType"
-    message = "The request's Content-Type must be application/json."
-
-
 class PayloadTooLarge(GraphError):
     status = 413
     code = "RequestEntityTooLarge"

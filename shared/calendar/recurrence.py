@@ -65,7 +65,8 @@ def zone(name: str) -> ZoneInfo:
 
     try:
         return ZoneInfo(WINDOWS_TO_OLSON.get(name, name))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a name that is a folder of the zone database ("America"), or too long a path
         raise UnknownTimeZone(f"unknown time zone {name!r}") from None
 
 
@@ -249,6 +250,34 @@ class Series:
             if occurrence is not None:
                 found.append(occurrence)
         return found
+
+
+def span(event: Event) -> tuple[datetime, datetime]:
+    """When an event can be seen, in UTC: a single event's start and end; a series' range,
+    from its first day to the end of its last occurrence (the calendar's end without one).
+    Lists ask storage for the events whose span overlaps their window."""
+    utc = zone("UTC")
+    start = local_datetime(event.start, utc).replace(tzinfo=UTC)
+    if event.type != "seriesMaster" or event.recurrence is None:
+        return start, local_datetime(event.end, utc).replace(tzinfo=UTC)
+    series = Series(event)
+    first = min(start, _utc(series.first, series.zone))
+    if event.recurrence.range.type == "noEnd":
+        return first, _END_OF_CALENDAR
+    ends = _plus(series.last, series.duration)
+    return first, _END_OF_CALENDAR if ends is None else min(
+        _utc(ends, series.zone), _END_OF_CALENDAR
+    )
+
+
+_END_OF_CALENDAR = datetime.combine(LAST_DAY, time(), UTC) + timedelta(days=1)
+
+
+def _utc(local: datetime, in_zone: ZoneInfo) -> datetime:
+    try:
+        return local.replace(tzinfo=in_zone).astimezone(UTC)
+    except OverflowError:
+        return _END_OF_CALENDAR
 
 
 def _modified(occurrence: Event, change: ModifiedOccurrence) -> Event:

@@ -19,6 +19,9 @@ class AuthSettings:
     issuers: tuple[str, ...]
     audiences: tuple[str, ...]
     tenant_id: str | None
+    client_id: str = ""
+    """The product's own app registration (AUTH_CLIENT_ID), named in a 401's challenge."""
+    authority: str = "https://login.microsoftonline.com"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AuthSettings:
@@ -28,4 +31,6 @@ class AuthSettings:
             issuers=_list(env.get("AUTH_ISSUERS")),
             audiences=_list(env.get("AUTH_AUDIENCES")),
             tenant_id=env.get("AUTH_TENANT_ID") or None,
+            client_id=env.get("AUTH_CLIENT_ID") or "",
+            authority=(env.get("AUTH_AUTHORITY") or cls.authority).rstrip("/"),
         )

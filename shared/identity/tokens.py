@@ -68,6 +68,12 @@ class TokenValidator:
         self._client: jwt.PyJWKClient | None = None
         self._file_keys: jwt.PyJWKSet | None = None
 
+    def challenge(self) -> str:
+        """The `WWW-Authenticate` of a 401, as Graph words it: where to get a token, for whom."""
+        settings = self._settings
+        authorize = f"{settings.authority}/{settings.tenant_id or 'common'}/oauth2/authorize"
+        return f'Bearer realm="", authorization_uri="{authorize}", client_id="{settings.client_id}"'
+
     def caller(self, authorization: str | None) -> Caller:
         claims = self._verified_claims(_bearer_token(authorization))
         return _caller_from(claims, self._settings.tenant_id)

@@ -32,6 +32,8 @@ from shared.calendar.model import (
     StoredEvent,
     User,
 )
+from shared.calendar.recurrence import span
+from shared.calendar.windows import Window
 from shared.use_cases.ports import AlreadyNotified, StaleEvent
 
 # A Table string holds 64 KiB of UTF-16: 16,384 code points always fit, whatever they are.
@@ -95,8 +97,20 @@ def event_row(mailbox: str, event: Event, placement: Placement, folder: str) -> 
         "InDefaultCalendar": placement.in_default_calendar,
         "InDefaultCalendarGroup": placement.in_default_calendar_group,
     }
+    row["SpanStart"], row["SpanEnd"] = span(event)
     put_text(row, "Event", event.model_dump_json(by_alias=True))
     return row
+
+
+def stored_event(mailbox: str, row: Mapping[str, Any]) -> StoredEvent:
+    placement = Placement(
+        calendar_id=row["CalendarId"],
+        calendar_group_id=row["CalendarGroupId"],
+        in_default_calendar=row["InDefaultCalendar"],
+        in_default_calendar_group=row["InDefaultCalendarGroup"],
+    )
+    event = Event.model_validate_json(get_text(row, "Event"))
+    return StoredEvent(mailbox, event, placement, str(row.metadata["etag"]))  # type: ignore[attr-defined]
 
 
 def outbox_row(notification: Notification) -> dict[str, Any]:
@@ -166,16 +180,22 @@ class TableCalendars:
                 row = self.table.get_entity(mailbox, f"event|{event_id}")
         except ResourceNotFoundError:
             return None
-        if row["Folder"] != "calendar":
-            return None
-        placement = Placement(
-            calendar_id=row["CalendarId"],
-            calendar_group_id=row["CalendarGroupId"],
-            in_default_calendar=row["InDefaultCalendar"],
-            in_default_calendar_group=row["InDefaultCalendarGroup"],
+        return None if row["Folder"] != "calendar" else stored_event(mailbox, row)
+
+    def list_events(self, mailbox: str, window: Window | None) -> list[StoredEvent]:
+        """One query of the owner's partition: its event rows (a row-key range) in the calendar,
+        and with a window only those whose span overlaps it."""
+        query = (
+            "PartitionKey eq @mailbox and RowKey ge 'event|' and RowKey lt 'event}' "
+            "and Folder eq 'calendar'"
         )
-        event = Event.model_validate_json(get_text(row, "Event"))
-        return StoredEvent(mailbox, event, placement, str(row.metadata["etag"]))
+        parameters: dict[str, Any] = {"mailbox": mailbox}
+        if window is not None:
+            query += " and SpanStart lt @end and SpanEnd gt @start"
+            parameters.update(start=window[0], end=window[1])
+        with storage_errors():
+            rows = list(self.table.query_entities(query, parameters=parameters))
+        return [stored_event(mailbox, row) for row in rows]
 
     def commit(self, cancelled: EventCancelled) -> None:
         previous = cancelled.previous

@@ -15,8 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared.calendar import ids
-from shared.calendar.errors import AccessDenied, ItemBusy, ItemNotFound, NotOrganizer
+from shared.calendar.errors import ChangeKeyMismatch, ItemBusy, ItemNotFound, NotOrganizer
 from shared.calendar.model import (
     CALENDARS_READ_WRITE,
     Caller,
@@ -28,8 +27,7 @@ from shared.calendar.model import (
     NotificationPointer,
     StoredEvent,
 )
-from shared.calendar.recurrence import Series, local_datetime, zone
-from shared.calendar.windows import checked_window
+from shared.graph.paths import EventAddress
 from shared.use_cases import mailboxes
 from shared.use_cases.ports import (
     AlreadyNotified,
@@ -39,8 +37,6 @@ from shared.use_cases.ports import (
     QueueUnavailable,
     StaleEvent,
 )
-
-UTC_ZONE = zone("UTC")
 
 MAX_CONFLICTS = 50
 """Reads of one event a cancel makes while other writers keep changing it: each round one
@@ -53,8 +49,10 @@ log = logging.getLogger(__name__)
 class CancelEvent:
     mailbox: MailboxRef
     container: Container
-    event_id: str
+    event_id: EventAddress | str
     comment: str | None
+    if_match: str | None = None
+    """The request's `If-Match`: the versions (`@odata.etag`s) the caller's change applies to."""
 
 
 def cancel_event(
@@ -67,15 +65,16 @@ def cancel_event(
     now: Callable[[], datetime],
 ) -> EventCancelled:
     mailboxes.require(caller, CALENDARS_READ_WRITE)
-    target = ids.event_id(command.event_id)
+    target = mailboxes.target_of(command.event_id)
     mailboxes.check_syntax(command.mailbox, command.container)
     owner = mailboxes.resolve(command.mailbox, caller, directory)
-    master_id = target.series_master_id if isinstance(target, ids.OccurrenceId) else target
     # A conflict means another writer changed the event between our read and our commit
     # (on a series master: most often a cancel of another occurrence). Read it again and
     # decide again; a loser of a race for the same item then finds it gone (404).
     for _ in range(MAX_CONFLICTS):
-        stored = mailboxes.locate(owner, command.container, master_id, calendars)
+        stored = mailboxes.locate(owner, command.container, target.event_id, calendars)
+        if not matches(command.if_match, stored.event.change_key):
+            raise ChangeKeyMismatch()
         cancelled = _cancellation(stored, target, command.comment, now())
         try:
             calendars.commit(cancelled)
@@ -95,37 +94,35 @@ def cancel_event(
 
 
 def _cancellation(
-    stored: StoredEvent, target: str | ids.OccurrenceId, comment: str | None, at: datetime
+    stored: StoredEvent, target: mailboxes.Target, comment: str | None, at: datetime
 ) -> EventCancelled:
     """The cancellation of `target` in the event as read, if the caller's rules allow it."""
-    if stored.event.is_cancelled:
-        raise ItemNotFound()  # an attendee's copy the organizer already cancelled
     occurrence = (
-        live_occurrence(stored.event, target) if isinstance(target, ids.OccurrenceId) else None
+        None if target.occurrence is None else mailboxes.live_occurrence(stored.event, target)
     )
     if not stored.event.is_organizer:
-        raise NotOrganizer()
+        raise NotOrganizer()  # also for an attendee's copy the organizer already cancelled
+    if stored.event.is_cancelled:
+        raise ItemNotFound()
     if occurrence is None:
         return cancellation_of(stored, comment, at)
     return occurrence_cancellation_of(stored, occurrence, comment, at)
 
 
+def matches(if_match: str | None, change_key: str) -> bool:
+    """Whether an `If-Match` header names the item's current version (or any, `*`)."""
+    if if_match is None:
+        return True
+    for tag in if_match.split(","):
+        tag = tag.strip()
+        if tag == "*" or tag.removeprefix("W/").strip('"') == change_key:
+            return True
+    return False
+
+
 def cancellation_of(stored: StoredEvent, comment: str | None, at: datetime) -> EventCancelled:
     """The record of cancelling `stored` at `at`: nothing is written until it is committed."""
     return _recorded(stored, stored.event, comment, at, {"is_cancelled": True})
-
-
-def live_occurrence(master: Event, target: ids.OccurrenceId) -> Event:
-    """The occurrence an id names, if the pattern makes it and it is not cancelled; else 404."""
-    if master.type != "seriesMaster" or master.recurrence is None:
-        raise ItemNotFound()
-    series = Series(master)
-    occurrence = (
-        None if series.is_cancelled(target.local_date) else series.occurrence(target.local_date)
-    )
-    if occurrence is None:
-        raise ItemNotFound()
-    return occurrence
 
 
 def occurrence_cancellation_of(
@@ -185,57 +182,3 @@ def change_key(event_id: str, stamp: str) -> str:
     """Graph's opaque version tag of an item: new whenever the item changes."""
     digest = hashlib.sha256(f"{event_id}|{stamp}".encode()).digest()[:16]
     return base64.b64encode(digest).decode()
-
-
-def read_event(
-    mailbox: MailboxRef,
-    container: Container,
-    event_id: str,
-    caller: Caller,
-    *,
-    directory: Directory,
-    calendars: Calendars,
-) -> Event:
-    """`GET` of an event or an occurrence by the same route shapes, to observe what cancel did."""
-    owner, target = _readable(mailbox, container, event_id, caller, directory)
-    if isinstance(target, ids.OccurrenceId):
-        master = mailboxes.locate(owner, container, target.series_master_id, calendars).event
-        return live_occurrence(master, target)
-    return mailboxes.locate(owner, container, target, calendars).event
-
-
-def list_instances(
-    mailbox: MailboxRef,
-    container: Container,
-    event_id: str,
-    window: tuple[datetime, datetime],
-    caller: Caller,
-    *,
-    directory: Directory,
-    calendars: Calendars,
-) -> list[Event]:
-    """`GET …/events/{id}/instances`: a series' occurrences in a window, cancelled ones left out."""
-    window = checked_window(*window)
-    owner, target = _readable(mailbox, container, event_id, caller, directory)
-    if isinstance(target, ids.OccurrenceId):
-        raise ItemNotFound()
-    master = mailboxes.locate(owner, container, target, calendars).event
-    if master.type != "seriesMaster" or master.recurrence is None:
-        return [master] if _overlaps(master, window) else []
-    return Series(master).instances(*window)
-
-
-def _overlaps(event: Event, window: tuple[datetime, datetime]) -> bool:
-    start = local_datetime(event.start, UTC_ZONE).replace(tzinfo=UTC)
-    end = local_datetime(event.end, UTC_ZONE).replace(tzinfo=UTC)
-    return start < window[1] and end > window[0]
-
-
-def _readable(
-    mailbox: MailboxRef, container: Container, event_id: str, caller: Caller, directory: Directory
-) -> tuple[str, str | ids.OccurrenceId]:
-    if not (caller.holds("Calendars.Read") or caller.holds(CALENDARS_READ_WRITE)):
-        raise AccessDenied()
-    target = ids.event_id(event_id)
-    mailboxes.check_syntax(mailbox, container)
-    return mailboxes.resolve(mailbox, caller, directory), target

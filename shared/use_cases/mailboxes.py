@@ -1,6 +1,8 @@
-"""Which mailbox a route names, whether the caller may reach it, and finding an event in it."""
+"""Which mailbox a path names, whether the caller may reach it, and finding an event in it."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from shared.calendar import ids
 from shared.calendar.errors import AccessDenied, InvalidUser, ItemNotFound, MeRequiresDelegated
@@ -11,6 +13,7 @@ from shared.calendar.model import (
     Caller,
     Container,
     DefaultCalendar,
+    Event,
     GroupMailbox,
     MailboxRef,
     Me,
@@ -19,6 +22,8 @@ from shared.calendar.model import (
     StoredEvent,
     UserMailbox,
 )
+from shared.calendar.recurrence import Series
+from shared.graph.paths import EventAddress
 from shared.use_cases.ports import Calendars, Directory
 
 
@@ -86,3 +91,45 @@ def locate(owner: str, container: Container, event_id: str, calendars: Calendars
     if stored is None or not contains(container, stored.placement):
         raise ItemNotFound()
     return stored
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a path's event address means for the store: which event row to read, and which
+    occurrence of it (if any) the caller named."""
+
+    event_id: str
+    occurrence: ids.OccurrenceId | None = None
+    exception_only: bool = False
+    """Named under `exceptionOccurrences/`: only a modified occurrence answers."""
+
+
+def target_of(address: EventAddress | str) -> Target:
+    """The stored event an address names; malformed ids are 400, impossible nestings 404."""
+    if isinstance(address, str):
+        address = EventAddress(address)
+    named = ids.event_id(address.id)
+    if address.below is None:
+        if isinstance(named, ids.OccurrenceId):
+            return Target(named.series_master_id, named)
+        return Target(named)
+    item = ids.event_id(address.item or "")
+    if isinstance(named, ids.OccurrenceId) or not isinstance(item, ids.OccurrenceId):
+        raise ItemNotFound()  # nothing lives below an occurrence; instances are occurrence ids
+    if item.series_master_id != named:
+        raise ItemNotFound()  # an occurrence of another series, asked for under this one
+    return Target(named, item, exception_only=address.below == "exceptionOccurrences")
+
+
+def live_occurrence(master: Event, target: Target) -> Event:
+    """The occurrence a target names, if the pattern makes it and it is not cancelled; else 404."""
+    named = target.occurrence
+    if named is None or master.type != "seriesMaster" or master.recurrence is None:
+        raise ItemNotFound()
+    series = Series(master)
+    occurrence = (
+        None if series.is_cancelled(named.local_date) else series.occurrence(named.local_date)
+    )
+    if occurrence is None or (target.exception_only and occurrence.type != "exception"):
+        raise ItemNotFound()
+    return occurrence

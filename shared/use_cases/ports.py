@@ -22,6 +22,7 @@ from shared.calendar.model import (
     StoredEvent,
     User,
 )
+from shared.calendar.windows import Window
 
 # Cancelling ----------------------------------------------------------------------------------
 
@@ -49,6 +50,12 @@ class Directory(Protocol):
 class Calendars(Protocol):
     def find_event(self, mailbox: str, event_id: str) -> StoredEvent | None:
         """The event in the mailbox's calendars; None when absent or in Deleted Items."""
+        ...
+
+    def list_events(self, mailbox: str, window: Window | None) -> list[StoredEvent]:
+        """The events in the mailbox's calendars (single events and series masters, not in
+        Deleted Items), in one partition read; with a window, at least those whose span
+        (a series' first start to its last end) overlaps it."""
         ...
 
     def commit(self, cancelled: EventCancelled) -> None:

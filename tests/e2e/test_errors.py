@@ -373,9 +373,10 @@ def test_content_type_missing_or_not_json(stack: Stack, content_type: str | None
     assert_refused(
         stack,
         send,
-        415,
-        "UnsupportedMediaType",
-        "The request's Content-Type must be application/json.",
+        400,
+        "BadRequest",
+        "Unable to read JSON request payload. Please ensure Content-Type header is set and "
+        "payload is of valid JSON format.",
     )
 
 

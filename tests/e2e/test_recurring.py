@@ -170,10 +170,22 @@ def test_cancel_one_occurrence_of_each_pattern(stack: Stack, kind: str) -> None:
 def test_occurrences_on_each_side_of_daylight_saving_in_a_windows_zone(stack: Stack) -> None:
     _, master_id = stack.event("weekly-sync")  # Mondays 09:00 Pacific Standard Time
     before_dst, after_dst = f"OID.{master_id}.2027-03-08", f"OID.{master_id}.2027-03-15"
-    for oid in (before_dst, after_dst):
+    pacific = 'outlook.timezone="Pacific Standard Time"'
+    for oid, utc_hour in ((before_dst, 17), (after_dst, 16)):
+        day, url = oid[-10:], f"{stack.base_url}/me/events/{oid}"
         occurrence = stack.get(f"me/events/{oid}", stack.token(ADELE)).json()
-        assert occurrence["start"]["timeZone"] == "Pacific Standard Time"
-        assert occurrence["start"]["dateTime"].endswith("T09:00:00.0000000")
+        assert occurrence["start"] == {
+            "dateTime": f"{day}T{utc_hour}:00:00.0000000",
+            "timeZone": "UTC",
+        }
+        assert occurrence["originalStartTimeZone"] == "Pacific Standard Time"
+        headers = {"Authorization": f"Bearer {stack.token(ADELE)}", "Prefer": pacific}
+        local = stack.http.get(url, headers=headers, timeout=30)
+        assert local.headers["Preference-Applied"] == pacific
+        assert local.json()["start"] == {
+            "dateTime": f"{day}T09:00:00.0000000",
+            "timeZone": "Pacific Standard Time",
+        }
         assert cancel(stack, oid) == 202
 
     assert outbox(stack, before_dst)["originalStart"] == "2027-03-08T17:00:00Z"
@@ -201,7 +213,7 @@ def test_cancel_an_exception_occurrence(stack: Stack) -> None:
     oid = f"OID.{master_id}.2027-02-15"
     exception = stack.get(f"me/events/{oid}", stack.token(ADELE)).json()
     assert exception["type"] == "exception"
-    assert exception["start"]["dateTime"] == "2027-02-15T11:00:00.0000000"
+    assert exception["start"]["dateTime"] == "2027-02-15T19:00:00.0000000"  # 11:00 PST
 
     assert cancel(stack, oid) == 202
 

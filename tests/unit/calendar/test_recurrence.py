@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from shared.calendar.errors import ItemNotFound, NotOrganizer
 from shared.calendar.model import AnyCalendar, DateTimeTimeZone, Event, Me, PatternedRecurrence
 from shared.calendar.recurrence import Series, UnknownTimeZone, period_start, zone
-from shared.use_cases.cancellation import CancelEvent, cancel_event, list_instances, read_event
+from shared.use_cases.cancellation import CancelEvent, cancel_event
+from shared.use_cases.reading import list_instances, read_event
 from tests.unit.use_cases import fakes
 
 DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]

@@ -9,7 +9,7 @@ import pytest
 from shared.calendar.errors import GraphError, MissingTimeWindow, WindowOutOfRange, WindowTooLarge
 from shared.calendar.model import AnyCalendar, Me
 from shared.calendar.windows import FIRST_INSTANT, LAST_INSTANT, MAX_WINDOW_DAYS, checked_window
-from shared.use_cases.cancellation import list_instances
+from shared.use_cases.reading import list_instances
 from tests.unit.use_cases import fakes
 
 START = datetime(2027, 1, 1, tzinfo=UTC)

@@ -31,7 +31,6 @@ from shared.calendar.errors import (
     PayloadTooLarge,
     RequestBodyRead,
     ServiceUnavailable,
-    UnsupportedMediaType,
 )
 
 MALFORMED_MESSAGE = (
@@ -144,11 +143,11 @@ def test_comment_is_returned_verbatim(text: str, ensure_ascii: bool) -> None:
         "multipart/form-data; boundary=x",
     ],
 )
-def test_other_content_types_are_unsupported(content_type: str | None) -> None:
-    error = refused(UnsupportedMediaType, request('{"Comment": "x"}', content_type))
+def test_a_missing_or_non_json_content_type_is_graph_s_400(content_type: str | None) -> None:
+    error = refused(MalformedJson, request('{"Comment": "x"}', content_type))
 
-    assert (error.status, error.code) == (415, "UnsupportedMediaType")
-    assert error.message
+    assert (error.status, error.code) == (400, "BadRequest")
+    assert error.message == MALFORMED_MESSAGE
 
 
 def test_body_at_the_limit_is_read() -> None:
@@ -498,8 +497,8 @@ def test_respond_maps_a_body_refusal_to_its_status() -> None:
 
     response = respond(req, lambda: func.HttpResponse(str(read_comment(req)), status_code=202))
 
-    assert response.status_code == 415
-    assert envelope(response)["code"] == "UnsupportedMediaType"
+    assert response.status_code == 400
+    assert envelope(response)["message"] == MALFORMED_MESSAGE
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,8 @@ from shared.calendar.model import (
     StoredEvent,
     User,
 )
+from shared.calendar.recurrence import span
+from shared.calendar.windows import Window
 from shared.use_cases.ports import (
     AlreadyNotified,
     Calendars,
@@ -213,6 +215,7 @@ class FakeCalendars:
         self.outbox: dict[tuple[str, str], Notification] = {}
         self.committed: list[EventCancelled] = []
         self.reads: list[tuple[str, str]] = []
+        self.lists: list[tuple[str, Window | None]] = []
         self.after_find: Callable[[str, str], None] | None = None
         self._etag_counter = 0
 
@@ -236,6 +239,14 @@ class FakeCalendars:
         if self.after_find is not None:
             self.after_find(mailbox, event_id)
         return found
+
+    def list_events(self, mailbox: str, window: Window | None) -> list[StoredEvent]:
+        """Every event of the mailbox's calendars; a window narrows by span, as the query does."""
+        self.lists.append((mailbox, window))
+        found = [stored for (owner, _), stored in self.events.items() if owner == mailbox]
+        if window is None:
+            return found
+        return [s for s in found if span(s.event)[0] < window[1] and span(s.event)[1] > window[0]]
 
     def commit(self, cancelled: EventCancelled) -> None:
         key = (cancelled.mailbox, cancelled.previous.event.id)

@@ -35,7 +35,8 @@ from shared.calendar.model import (
     StoredEvent,
     UserMailbox,
 )
-from shared.use_cases.cancellation import MAX_CONFLICTS, CancelEvent, cancel_event, read_event
+from shared.use_cases.cancellation import MAX_CONFLICTS, CancelEvent, cancel_event
+from shared.use_cases.reading import read_event
 from tests.unit.use_cases import fakes
 from tests.unit.use_cases.fakes import (
     DEFAULT_CALENDAR_ID,
