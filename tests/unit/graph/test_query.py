@@ -15,13 +15,8 @@ from hypothesis import strategies as st
 
 from shared.calendar.errors import InvalidFilter, InvalidQueryOption, UnknownProperty
 from shared.calendar.model import DateTimeTimeZone, Event
-from shared.graph.query import (
-    MAX_FILTER_DEPTH,
-    EventFilter,
-    ListOptions,
-    list_options,
-    skiptoken,
-)
+from shared.graph.filters import MAX_FILTER_DEPTH, EventFilter
+from shared.graph.query import ListOptions, list_options, skiptoken
 from tests.unit.use_cases import fakes
 
 
