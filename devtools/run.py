@@ -1,4 +1,4 @@
-"""The local run: Azurite, the demo tenant and the app on http://127.0.0.1:7071/api.
+"""The local run: Azurite, the demo tenant and the app on http://127.0.0.1:7071/v1.0 (and /beta).
 
     ./dev run
 
@@ -93,7 +93,7 @@ def main() -> int:
             token = mint(ensure_dev_key(DEFAULT_DEV_DIR), subject_oid=adele.id)
             print(
                 banner(
-                    host.base_url,
+                    f"{host.base_url}/v1.0",
                     token,
                     adele.display_name,
                     tenant.events["planning"][1],
