@@ -15,9 +15,13 @@ figure is taken interleaved with its floor and reported as a ratio.
   transport alone (`devtools/bench_fanout.py`).
 - growth: `instances` and `GET` of a daily series without end, over long windows and far from
   its start, versus the point read of its master (`devtools/bench_expansion.py`).
+- calendar view: one week of a mailbox of 1,000 events (20 weekly series among them) through
+  `graph_v1`, Graph's default page and the whole week, versus the one partition query the
+  product makes for it with the raw SDK, interleaved, p50 and p99
+  (`devtools/bench_calendar_view.py`).
 
     python -m devtools.bench [--iterations 300] [--cold-runs 15] [--fanout-rounds 3]
-                             [--growth-rounds 10] [--json PATH]
+                             [--growth-rounds 10] [--view-rounds 300] [--json PATH]
 
 It starts its own in-memory Azurite on free ports and a throwaway dev signing key, and
 asserts nothing about time.
@@ -52,6 +56,7 @@ from azure.data.tables import TableClient, UpdateMode
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from devtools.azurite import AZURITE_VERSION, TOOLS, Azurite
+from devtools.bench_calendar_view import VIEW_USER_ID, View, measure_view, view_tenant
 from devtools.bench_expansion import Growth, measure_growth, series_event
 from devtools.bench_fanout import SIZES, FanOut, fanout_line, measure_fanout
 from devtools.load import load
@@ -146,6 +151,34 @@ def summary(latency: dict[str, float], cold: dict[str, float]) -> str:
         f"ratio p50 {fmt_ratio(latency['ratio_p50'])}  p99 {fmt_ratio(latency['ratio_p99'])}\n"
         f"cold start      app {cold['app_median_ms']:.1f} ms | "
         f"libraries {cold['libraries_median_ms']:.1f} ms | ratio {fmt_ratio(cold['ratio'])}"
+    )
+
+
+def view_figures(view: View) -> dict[str, float]:
+    """A calendar view's figures: its latencies as the cancel's, and what the answer held."""
+    return {
+        **Latency(view.handler_ms, view.floor_ms).figures(),
+        "events_answered": view.answered,
+        "events_in_week": view.in_week,
+        "mailbox_events": view.in_mailbox,
+        "rows_queried": view.rows,
+    }
+
+
+def view_line(view: View) -> str:
+    """A calendar view's summary line, shaped as the cancel latency's."""
+    f = view_figures(view)
+    held = (
+        f"{view.answered} events"
+        if view.answered == view.in_week
+        else f"{view.answered} of {view.in_week} events"
+    )
+    return (
+        f"calendar view   handler p50 {f['handler_p50_ms']:.2f} ms  "
+        f"p99 {f['handler_p99_ms']:.2f} ms | "
+        f"floor p50 {f['floor_p50_ms']:.2f} ms  p99 {f['floor_p99_ms']:.2f} ms | "
+        f"ratio p50 {fmt_ratio(f['ratio_p50'])}  p99 {fmt_ratio(f['ratio_p99'])}  "
+        f"({held} in a week of {view.in_mailbox:,}, {view.label})"
     )
 
 
@@ -449,6 +482,19 @@ def run_growth(connection: str, dev_dir: Path, rounds: int) -> list[Growth]:
         return measure_growth(table, mailbox, master_id, token, rounds)
 
 
+# --- calendar view -------------------------------------------------------------------------------
+
+
+def run_view(connection: str, dev_dir: Path, rounds: int) -> list[View]:
+    """On the storage and settings the latency run set up: a mailbox of its own, one week read."""
+    key = ensure_dev_key(dev_dir)
+    loaded = load(view_tenant(), Settings.from_env(os.environ))
+    mailbox = next(iter(loaded.events.values()))[0]
+    token = mint(key, subject_oid=VIEW_USER_ID, lifetime_seconds=4 * 3600)
+    with TableClient.from_connection_string(connection, CALENDAR_TABLE) as table:
+        return measure_view(table, mailbox, token, rounds, WARMUP)
+
+
 # --- the command ---------------------------------------------------------------------------------
 
 
@@ -487,10 +533,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cold-runs", type=int, default=15, help="fresh interpreters per side")
     parser.add_argument("--fanout-rounds", type=int, default=3, help="fan-out rounds per N")
     parser.add_argument("--growth-rounds", type=int, default=10, help="calls per growth case")
+    parser.add_argument("--view-rounds", type=int, default=300, help="calendar views per side")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     args = parser.parse_args(argv)
-    if min(args.iterations, args.cold_runs, args.fanout_rounds, args.growth_rounds) < 1:
-        parser.error("--iterations, --cold-runs, --fanout-rounds, --growth-rounds must be >= 1")
+    counts = (args.iterations, args.cold_runs, args.fanout_rounds, args.growth_rounds,
+              args.view_rounds)  # fmt: skip
+    if min(counts) < 1:
+        parser.error(
+            "--iterations, --cold-runs, --fanout-rounds, --growth-rounds, --view-rounds "
+            "must be >= 1"
+        )
 
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("azure").setLevel(logging.WARNING)
@@ -521,6 +573,15 @@ def main(argv: Sequence[str] | None = None) -> int:
               flush=True)  # fmt: skip
         growth = run_growth(emulator.connection_string, Path(dev_dir), args.growth_rounds)
 
+        print(f"calendar view: one week of 1,000 events, {args.view_rounds} requests per side "
+              f"and per page size, interleaved, after {WARMUP} warm-up", flush=True)  # fmt: skip
+        views = run_view(emulator.connection_string, Path(dev_dir), args.view_rounds)
+        for view in views:
+            print(f"  {view.label}: {view.answered} of {view.in_week} events in the week, "
+                  f"the query returns {view.rows} rows")  # fmt: skip
+            print(spread("handler", view.handler_ms))
+            print(spread("floor", view.floor_ms))
+
     print(f"cold start: {args.cold_runs} fresh interpreters per side, interleaved", flush=True)
     cold = measure_cold_start(args.cold_runs, subprocess_env)
     print(f"  libraries: {', '.join(cold.libraries)}")
@@ -540,8 +601,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(fanout_line(result))
     for case in growth:
         print(case.line())
+    for view in views:
+        print(view_line(view))
     print(f"iterations {args.iterations} (+{WARMUP} warm-up) | cold runs {args.cold_runs} | "
-          f"fan-out rounds {args.fanout_rounds} | "
+          f"fan-out rounds {args.fanout_rounds} | view rounds {args.view_rounds} | "
           f"Azurite {azurite} | Python {python} | {sdks} | run {elapsed:.1f} s")  # fmt: skip
 
     if args.json is not None:
@@ -557,9 +620,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 }
                 for case in growth
             },
+            "calendar_view": {view.key: view_figures(view) for view in views},
             "iterations": args.iterations,
             "warmup": WARMUP,
             "cold_runs": args.cold_runs,
+            "view_rounds": args.view_rounds,
             "libraries": list(cold.libraries),
             "azurite": azurite,
             "python": python,
@@ -572,6 +637,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "libraries_import_ms": cold.libraries_ms,
                 **{f"fan_out_{r.attendees}_worker_ms": r.worker_ms for r in fanout},
                 **{f"fan_out_{r.attendees}_transport_ms": r.transport_ms for r in fanout},
+                **{f"calendar_view_{v.key}_handler_ms": v.handler_ms for v in views},
+                **{f"calendar_view_{v.key}_floor_ms": v.floor_ms for v in views},
             },
         }
         # A ratio without a positive floor is NaN, which JSON cannot say: it is written as null.
