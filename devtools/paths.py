@@ -40,8 +40,7 @@ def markdown() -> str:
     for line in served():
         owner, container, shape = split(line.template)
         containers[container].add(owner)
-        methods = allowed_methods(parse(line.template.split("/")))
-        shapes[shape].update(methods)
+        shapes[shape].update(allowed_methods(parse(line.template.split("/"))))
     rows = ["| `{owner}/…` | " + " | ".join(f"`{o}`" for o in OWNERS) + " |"]
     rows.append("|---|" + "---|" * len(OWNERS))
     for container, owners in containers.items():
