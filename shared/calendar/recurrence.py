@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil import rrule
@@ -102,6 +102,16 @@ def rule(
     return rrule.rrule(_FREQUENCY[pattern.type], **options)  # type: ignore[arg-type]
 
 
+@lru_cache(maxsize=4096)
+def last_counted(recurrence: PatternedRecurrence, first: datetime) -> datetime | None:
+    """The last occurrence of a numbered range: the one walk from the start a count needs (at
+    most MAX_OCCURRENCES steps), made once per pattern and kept (patterns are immutable)."""
+    final = None
+    for final in rule(recurrence, first):  # noqa: B007
+        pass
+    return final
+
+
 def period_start(recurrence: PatternedRecurrence, day: date) -> date:
     """The first day of the latest period of the pattern that begins on or before `day`.
 
@@ -165,10 +175,7 @@ class Series:
         if span.type == "endDate":
             return min(datetime.combine(span.end_date, self.time_of_day), latest)
         if span.type == "numbered":
-            # At most MAX_OCCURRENCES steps: the one walk from the start a count needs.
-            final = None
-            for final in rule(self.recurrence, self.first):  # noqa: B007
-                pass
+            final = last_counted(self.recurrence, self.first)
             return latest if final is None else min(final, latest)
         return latest
 
@@ -213,10 +220,11 @@ class Series:
                 "recurrence": None,
                 "cancelled_occurrences": (),
                 "exceptions": (),
-                "start": DateTimeTimeZone(
+                # Made here from datetimes inside the calendar: nothing to validate again.
+                "start": DateTimeTimeZone.model_construct(
                     date_time=local_start.strftime(GRAPH_DATETIME), time_zone=name
                 ),
-                "end": DateTimeTimeZone(
+                "end": DateTimeTimeZone.model_construct(
                     date_time=local_end.strftime(GRAPH_DATETIME), time_zone=name
                 ),
             }

@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +61,29 @@ class TokenValidator:
 
     Keys are loaded on the first token, never at construction, so importing and wiring the
     app does no I/O. The JWKS client and the key file are created or read once and reused.
+
+    A token that passed is remembered (the newest `REMEMBERED`) until it expires, for at most
+    `REMEMBER_SECONDS`, the JWK set's own lifespan: a client sends the same token for an hour,
+    and checking its signature again is most of what authentication costs a request.
     """
 
-    def __init__(self, settings: AuthSettings, *, leeway_seconds: float = 60) -> None:
+    REMEMBERED = 1024
+    REMEMBER_SECONDS = 300.0
+
+    def __init__(
+        self,
+        settings: AuthSettings,
+        *,
+        leeway_seconds: float = 60,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._settings = settings
         self._leeway = leeway_seconds
+        self._clock = clock
         self._lock = threading.Lock()
         self._client: jwt.PyJWKClient | None = None
         self._file_keys: jwt.PyJWKSet | None = None
+        self._passed: OrderedDict[str, tuple[float, Caller]] = OrderedDict()
 
     def challenge(self) -> str:
         """The `WWW-Authenticate` of a 401, as Graph words it: where to get a token, for whom."""
@@ -75,8 +92,20 @@ class TokenValidator:
         return f'Bearer realm="", authorization_uri="{authorize}", client_id="{settings.client_id}"'
 
     def caller(self, authorization: str | None) -> Caller:
-        claims = self._verified_claims(_bearer_token(authorization))
-        return _caller_from(claims, self._settings.tenant_id)
+        token, now = _bearer_token(authorization), self._clock()
+        with self._lock:
+            passed = self._passed.get(token)
+            if passed is not None and now < passed[0]:
+                self._passed.move_to_end(token)
+                return passed[1]
+        claims = self._verified_claims(token)
+        caller = _caller_from(claims, self._settings.tenant_id)
+        expires = claims["exp"] + self._leeway  # PyJWT's own limit for `exp`
+        with self._lock:
+            self._passed[token] = (min(expires, now + self.REMEMBER_SECONDS), caller)
+            while len(self._passed) > self.REMEMBERED:
+                self._passed.popitem(last=False)
+        return caller
 
     def _verified_claims(self, token: str) -> Mapping[str, Any]:
         try:

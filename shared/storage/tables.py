@@ -14,7 +14,9 @@ Directory table rows: `user|<oid>`, `upn|<upn>`, `mail|<address>` (a user, by ea
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -102,15 +104,45 @@ def event_row(mailbox: str, event: Event, placement: Placement, folder: str) -> 
     return row
 
 
-def stored_event(mailbox: str, row: Mapping[str, Any]) -> StoredEvent:
+def stored_event(
+    mailbox: str, row: Mapping[str, Any], parsed: ParsedEvents | None = None
+) -> StoredEvent:
     placement = Placement(
         calendar_id=row["CalendarId"],
         calendar_group_id=row["CalendarGroupId"],
         in_default_calendar=row["InDefaultCalendar"],
         in_default_calendar_group=row["InDefaultCalendarGroup"],
     )
-    event = Event.model_validate_json(get_text(row, "Event"))
-    return StoredEvent(mailbox, event, placement, str(row.metadata["etag"]))  # type: ignore[attr-defined]
+    etag = str(row.metadata["etag"])  # type: ignore[attr-defined]
+    if parsed is None:
+        event = Event.model_validate_json(get_text(row, "Event"))
+    else:
+        event = parsed.event((mailbox, row["RowKey"], etag), lambda: get_text(row, "Event"))
+    return StoredEvent(mailbox, event, placement, etag)
+
+
+class ParsedEvents:
+    """Events already parsed from their rows, by partition, row and ETag: a row whose ETag has
+    not changed holds the same JSON, and an `Event` is immutable, so it can be handed out again.
+    Parsing is most of what a list costs beyond the query; the newest `size` are kept."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._events: OrderedDict[tuple[str, str, str], Event] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def event(self, key: tuple[str, str, str], text: Callable[[], str]) -> Event:
+        with self._lock:
+            found = self._events.get(key)
+            if found is not None:
+                self._events.move_to_end(key)
+                return found
+        event = Event.model_validate_json(text())
+        with self._lock:
+            self._events[key] = event
+            while len(self._events) > self.size:
+                self._events.popitem(last=False)
+        return event
 
 
 def outbox_row(notification: Notification) -> dict[str, Any]:
@@ -173,6 +205,7 @@ class TableCalendars:
 
     def __init__(self, table: TableClient) -> None:
         self.table = table
+        self.parsed = ParsedEvents()
 
     def find_event(self, mailbox: str, event_id: str) -> StoredEvent | None:
         try:
@@ -180,7 +213,20 @@ class TableCalendars:
                 row = self.table.get_entity(mailbox, f"event|{event_id}")
         except ResourceNotFoundError:
             return None
-        return None if row["Folder"] != "calendar" else stored_event(mailbox, row)
+        return None if row["Folder"] != "calendar" else stored_event(mailbox, row, self.parsed)
+
+    def find_calendar(self, mailbox: str, calendar_id: str) -> Placement | None:
+        try:
+            with storage_errors():
+                row = self.table.get_entity(mailbox, f"calendar|{calendar_id}")
+        except ResourceNotFoundError:
+            return None
+        return Placement(
+            calendar_id=calendar_id,
+            calendar_group_id=row["CalendarGroupId"],
+            in_default_calendar=bool(row.get("IsDefaultCalendar")),
+            in_default_calendar_group=bool(row.get("InDefaultCalendarGroup")),
+        )
 
     def list_events(self, mailbox: str, window: Window | None) -> list[StoredEvent]:
         """One query of the owner's partition: its event rows (a row-key range) in the calendar,
@@ -195,7 +241,7 @@ class TableCalendars:
             parameters.update(start=window[0], end=window[1])
         with storage_errors():
             rows = list(self.table.query_entities(query, parameters=parameters))
-        return [stored_event(mailbox, row) for row in rows]
+        return [stored_event(mailbox, row, self.parsed) for row in rows]
 
     def commit(self, cancelled: EventCancelled) -> None:
         previous = cancelled.previous

@@ -106,15 +106,15 @@ def test_the_week_holds_several_single_events_and_occurrences_of_most_series() -
 
 
 def test_the_request_is_the_documented_calendar_view() -> None:
-    path = view_path(VIEW_UPN, WEEK)
+    path = view_path(f"users/{VIEW_UPN}", WEEK)
     assert path == (
         f"users/{VIEW_UPN}/calendarView"
         "?startDateTime=2027-03-01T00:00:00Z&endDateTime=2027-03-08T00:00:00Z"
     )
-    assert view_path(VIEW_UPN, WEEK, 1000).endswith("&$top=1000")
-    req = request(view_path(VIEW_UPN, WEEK, 1000), "token")
+    assert view_path(f"users/{VIEW_UPN}", WEEK, 1000).endswith("&$top=1000")
+    req = request(view_path(f"users/{VIEW_UPN}", WEEK, 1000), "token")
     assert req.method == "GET"
-    assert req.url == f"http://localhost:7071/v1.0/{view_path(VIEW_UPN, WEEK, 1000)}"
+    assert req.url == f"http://localhost:7071/v1.0/{view_path(f'users/{VIEW_UPN}', WEEK, 1000)}"
     assert req.route_params == {"path": f"users/{VIEW_UPN}/calendarView"}
     assert req.params == {
         "startDateTime": "2027-03-01T00:00:00Z",

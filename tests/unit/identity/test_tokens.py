@@ -668,3 +668,72 @@ def test_unexpected_failure_fails_closed(
 
     monkeypatch.setattr(jwt, "decode", broken)
     refused(validator, mint(key, subject_oid=USER))
+
+
+# Tokens that passed are remembered ---------------------------------------------------------------
+
+
+class CountingValidator(TokenValidator):
+    """Counts the signature checks it makes; its clock is set by the test."""
+
+    def __init__(self, settings: AuthSettings, now: float) -> None:
+        self.now, self.checks = now, 0
+        super().__init__(settings, clock=lambda: self.now)
+
+    def _verified_claims(self, token: str) -> Mapping[str, Any]:
+        self.checks += 1
+        return super()._verified_claims(token)
+
+
+def test_a_token_that_passed_is_not_checked_again_for_five_minutes(
+    settings: AuthSettings, key: DevKey
+) -> None:
+    now = datetime.now(UTC).timestamp()
+    validator = CountingValidator(settings, now)
+    token = mint(key, subject_oid=USER, lifetime_seconds=3600)
+
+    first = validator.caller(f"Bearer {token}")
+    validator.now = now + 299
+    assert validator.caller(f"Bearer {token}") == first
+    assert validator.checks == 1
+    validator.now = now + 301
+    assert validator.caller(f"Bearer {token}") == first
+    assert validator.checks == 2
+
+
+def test_a_remembered_token_is_checked_again_once_it_expires(
+    settings: AuthSettings, key: DevKey
+) -> None:
+    now = datetime.now(UTC).timestamp()
+    validator = CountingValidator(settings, now)
+    token = mint(key, subject_oid=USER, lifetime_seconds=120)
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+
+    validator.caller(f"Bearer {token}")
+    validator.now = expires + 59  # within PyJWT's leeway of 60 s: still the token it was
+    validator.caller(f"Bearer {token}")
+    assert validator.checks == 1
+    validator.now = expires + 61
+    validator.caller(f"Bearer {token}")  # checked again (real time has not moved: it passes)
+    assert validator.checks == 2
+
+
+def test_a_refused_token_is_never_remembered(settings: AuthSettings, other_key: DevKey) -> None:
+    validator = CountingValidator(settings, datetime.now(UTC).timestamp())
+    token = mint(other_key, subject_oid=USER)
+
+    for _ in range(2):
+        with pytest.raises(InvalidToken):
+            validator.caller(f"Bearer {token}")
+    assert validator.checks == 2
+
+
+def test_only_the_newest_tokens_are_remembered(settings: AuthSettings, key: DevKey) -> None:
+    validator = CountingValidator(settings, datetime.now(UTC).timestamp())
+    validator.REMEMBERED = 2
+    tokens = [mint(key, subject_oid=USER, lifetime_seconds=3600 + n) for n in range(3)]
+
+    for token in (*tokens, tokens[0]):
+        validator.caller(f"Bearer {token}")
+
+    assert validator.checks == 4  # the first was pushed out by the third
