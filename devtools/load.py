@@ -86,7 +86,7 @@ def _mailbox(owner: str, address: str, name: str) -> Mailbox:
          "DefaultCalendarId": calendar, "DefaultCalendarGroupId": group},
         {"PartitionKey": owner, "RowKey": f"calendargroup|{group}", "Name": "My Calendars"},
         {"PartitionKey": owner, "RowKey": f"calendar|{calendar}", "Name": "Calendar",
-         "CalendarGroupId": group, "IsDefaultCalendar": True},
+         "CalendarGroupId": group, "IsDefaultCalendar": True, "InDefaultCalendarGroup": True},
     ]  # fmt: skip
     return box
 
@@ -105,7 +105,8 @@ def _add_calendar(box: Mailbox, spec: dict[str, Any]) -> None:
     box.calendars[name] = Placement(calendar, group, False, group == box.default_group)
     box.rows.append(
         {"PartitionKey": box.owner, "RowKey": f"calendar|{calendar}", "Name": name,
-         "CalendarGroupId": group, "IsDefaultCalendar": False}
+         "CalendarGroupId": group, "IsDefaultCalendar": False,
+         "InDefaultCalendarGroup": group == box.default_group}
     )  # fmt: skip
 
 

@@ -81,6 +81,15 @@ def contains(container: Container, placement: Placement) -> bool:
     )
 
 
+def require_container(owner: str, container: Container, calendars: Calendars) -> None:
+    """A list of a named calendar (in a named group) needs that calendar there; else 404."""
+    if isinstance(container, AnyCalendar | DefaultCalendar):
+        return
+    placement = calendars.find_calendar(owner, container.calendar)
+    if placement is None or not contains(container, placement):
+        raise ItemNotFound()
+
+
 def locate(owner: str, container: Container, event_id: str, calendars: Calendars) -> StoredEvent:
     """The event in that container of the owner's mailbox; 404 when it is elsewhere or absent.
 

@@ -19,6 +19,7 @@ from shared.calendar.model import (
     Group,
     Notification,
     NotificationPointer,
+    Placement,
     StoredEvent,
     User,
 )
@@ -50,6 +51,10 @@ class Directory(Protocol):
 class Calendars(Protocol):
     def find_event(self, mailbox: str, event_id: str) -> StoredEvent | None:
         """The event in the mailbox's calendars; None when absent or in Deleted Items."""
+        ...
+
+    def find_calendar(self, mailbox: str, calendar_id: str) -> Placement | None:
+        """Where a calendar of the mailbox sits (its group, whether it is the default one)."""
         ...
 
     def list_events(self, mailbox: str, window: Window | None) -> list[StoredEvent]:

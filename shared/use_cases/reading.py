@@ -75,6 +75,7 @@ def list_events(
 ) -> list[Event]:
     """`GET …/events`: the single events and series masters in the container, by start."""
     owner = _readable(mailbox, container, caller, directory)
+    mailboxes.require_container(owner, container, calendars)
     found = [
         stored.event
         for stored in calendars.list_events(owner, None)
@@ -96,6 +97,7 @@ def calendar_view(
     cancelled occurrences left out."""
     window = checked_window(*window)
     owner = _readable(mailbox, container, caller, directory)
+    mailboxes.require_container(owner, container, calendars)
     candidates = [
         stored.event
         for stored in calendars.list_events(owner, window)

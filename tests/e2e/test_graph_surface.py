@@ -518,11 +518,6 @@ def test_no_path_answers_a_bare_404(stack: Stack) -> None:
     assert stack.snapshot() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product defect: a list under an unknown calendar or calendar group answers 200 "
-    "with an empty value instead of 404 ErrorItemNotFound (DESIGN.md section 4)",
-)
 @pytest.mark.parametrize(
     "template",
     [

@@ -240,6 +240,17 @@ class FakeCalendars:
             self.after_find(mailbox, event_id)
         return found
 
+    def find_calendar(self, mailbox: str, calendar_id: str) -> Placement | None:
+        """A calendar is where some event of the mailbox is placed (the fakes keep no rows)."""
+        return next(
+            (
+                s.placement
+                for (owner, _), s in self.events.items()
+                if owner == mailbox and s.placement.calendar_id == calendar_id
+            ),
+            None,
+        )
+
     def list_events(self, mailbox: str, window: Window | None) -> list[StoredEvent]:
         """Every event of the mailbox's calendars; a window narrows by span, as the query does."""
         self.lists.append((mailbox, window))
