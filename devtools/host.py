@@ -274,6 +274,9 @@ class _Handler(BaseHTTPRequestHandler):
     # A refusal before the version is read still gets a status line and headers (not HTTP/0.9).
     default_request_version = "HTTP/1.1"
     timeout = 120
+    # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm holds the
+    # second until the client's delayed ACK, ~40 ms on every request after a connection's first.
+    disable_nagle_algorithm = True
     server: _Server
     _linger = False
 
@@ -356,7 +359,9 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in headers:
             if key.lower() not in ("content-length", "transfer-encoding", "connection"):
                 self.send_header(key, value)
-        if close:
+        if close or self.close_connection:
+            # Said whenever this answer ends the connection (also when the client asked for it
+            # with `Connection: close`), so a client never sends its next request into it.
             self.send_header("Connection", "close")
         bodiless = status < 200 or status in (204, 304)
         if not bodiless:

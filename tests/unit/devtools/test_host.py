@@ -533,6 +533,29 @@ def test_128_simultaneous_connections_are_all_answered() -> None:
                 connection.close()
 
 
+def test_an_answer_that_ends_the_connection_says_so() -> None:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.route(route="ping", methods=["GET"])
+    def ping(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse("pong")
+
+    with DevHost(app, {}, {}, port=0) as served:
+        connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+        try:
+            connection.request("GET", "/api/ping")
+            kept = connection.getresponse()
+            kept.read()
+            connection.request("GET", "/api/ping", headers={"Connection": "close"})
+            closing = connection.getresponse()
+            closing.read()
+        finally:
+            connection.close()
+
+    assert kept.getheader("Connection") is None
+    assert closing.getheader("Connection") == "close"
+
+
 @pytest.mark.parametrize(
     ("host_json", "prefix"),
     [
