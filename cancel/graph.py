@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import azure.functions as func
 
@@ -77,6 +77,11 @@ def split_url(url: str) -> tuple[str, list[str]]:
     return f"{parts.scheme}://{parts.netloc}/{raw[0]}", [unquote(s) for s in raw[1:]]
 
 
+def query_pairs(url: str) -> list[tuple[str, str]]:
+    """The query string as sent, repeats included: hosts may keep only one value of a name."""
+    return parse_qsl(urlsplit(url).query, keep_blank_values=True)
+
+
 def cancel(req: func.HttpRequest, resource: EventPath, caller: Caller) -> func.HttpResponse:
     """`POST …/cancel`: 202 and an empty body when done."""
     comment = read_comment(req)
@@ -99,7 +104,7 @@ def cancel(req: func.HttpRequest, resource: EventPath, caller: Caller) -> func.H
 
 
 def get(req: func.HttpRequest, base: str, resource: EventPath, caller: Caller) -> func.HttpResponse:
-    options = list_options(req.params)
+    options = list_options(query_pairs(req.url))
     ports = services()
     event = reading.read_event(
         resource.mailbox,
@@ -121,7 +126,7 @@ def list_of(
     req: func.HttpRequest, base: str, resource: ListPath, caller: Caller
 ) -> func.HttpResponse:
     """`GET` of a list: the events of a container, a calendar view, a series' instances."""
-    options = list_options(req.params)
+    options = list_options(query_pairs(req.url))
     ports = services()
     directory, calendars = ports.directory, ports.calendars
     mailbox, container = resource.mailbox, resource.container

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -47,10 +47,12 @@ class ListOptions:
     filter: EventFilter | None = None
 
 
-def list_options(params: Mapping[str, str]) -> ListOptions:
-    """The query options among a request's query parameters, or Graph's 400."""
+def list_options(params: Mapping[str, str] | Iterable[tuple[str, str]]) -> ListOptions:
+    """The query options among a request's query parameters (a mapping, or the pairs of the
+    query string as sent, repeats included), or Graph's 400."""
     given: dict[str, str] = {}
-    for name, value in params.items():
+    pairs = params.items() if isinstance(params, Mapping) else params
+    for name, value in pairs:
         if not name.startswith("$"):
             continue
         key = name.lower()

@@ -536,3 +536,9 @@ def test_compiled_filter_agrees_with_direct_evaluation(
     assert compiled is not None
     for event in sample:
         assert compiled.matches(event) is evaluate(tree, event)
+
+
+def test_an_option_repeated_in_the_query_string_is_refused() -> None:
+    with pytest.raises(InvalidQueryOption, match="more than once"):
+        list_options([("$top", "2"), ("$top", "3")])
+    assert list_options([("$top", "2"), ("startDateTime", "x"), ("startDateTime", "y")]).top == 2
