@@ -220,11 +220,10 @@ class Series:
                 "recurrence": None,
                 "cancelled_occurrences": (),
                 "exceptions": (),
-                # Made here from datetimes inside the calendar: nothing to validate again.
-                "start": DateTimeTimeZone.model_construct(
+                "start": DateTimeTimeZone(
                     date_time=local_start.strftime(GRAPH_DATETIME), time_zone=name
                 ),
-                "end": DateTimeTimeZone.model_construct(
+                "end": DateTimeTimeZone(
                     date_time=local_end.strftime(GRAPH_DATETIME), time_zone=name
                 ),
             }
