@@ -1,6 +1,8 @@
 """Azurite, the Azure Storage emulator: installed into `.tools/` from npm, run in memory.
 
 Tests start one on free ports; the local run starts one on the usual ports (10000-10002).
+`Azurite(cert=…, key=…, oauth=True)` serves HTTPS and also accepts bearer tokens (`--oauth
+basic`: issuer, audience and lifetime are checked, the signature is not), for storage by identity.
 """
 
 from __future__ import annotations
@@ -46,23 +48,46 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def connection_string(blob: int, queue: int, table: int) -> str:
-    base = "http://127.0.0.1"
+def connection_string(blob: int, queue: int, table: int, scheme: str = "http") -> str:
+    base = f"{scheme}://127.0.0.1"
     return (
-        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+        f"DefaultEndpointsProtocol={scheme};AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
         f"BlobEndpoint={base}:{blob}/{ACCOUNT};QueueEndpoint={base}:{queue}/{ACCOUNT};"
         f"TableEndpoint={base}:{table}/{ACCOUNT};"
     )
 
 
 class Azurite:
-    """One in-memory Azurite process; `connection_string` reaches its blob, queue and table."""
+    """One in-memory Azurite process; `connection_string` reaches its blob, queue and table.
 
-    def __init__(self, blob: int = 0, queue: int = 0, table: int = 0) -> None:
+    With `cert` and `key` (PEM files) it serves HTTPS; `oauth` (which needs HTTPS) makes it
+    accept bearer tokens besides the account key.
+    """
+
+    def __init__(
+        self,
+        blob: int = 0,
+        queue: int = 0,
+        table: int = 0,
+        *,
+        cert: Path | None = None,
+        key: Path | None = None,
+        oauth: bool = False,
+    ) -> None:
+        if (cert is None) != (key is None) or (oauth and cert is None):
+            raise ValueError("HTTPS needs both cert and key, and OAuth needs HTTPS")
         self.ports = (blob or free_port(), queue or free_port(), table or free_port())
-        self.connection_string = connection_string(*self.ports)
+        self.scheme = "https" if cert else "http"
+        self.connection_string = connection_string(*self.ports, scheme=self.scheme)
+        self._tls = ["--cert", str(cert), "--key", str(key)] if cert else []
+        self._tls += ["--oauth", "basic"] if oauth else []
         self._process: subprocess.Popen[bytes] | None = None
         self._workspace = tempfile.TemporaryDirectory(prefix="azurite-")
+
+    def service_uri(self, service: str) -> str:
+        """`blob`, `queue` or `table`'s endpoint, e.g. https://127.0.0.1:<port>/devstoreaccount1."""
+        port = self.ports[("blob", "queue", "table").index(service)]
+        return f"{self.scheme}://127.0.0.1:{port}/{ACCOUNT}"
 
     def start(self, timeout: float = 60.0) -> Azurite:
         blob, queue, table = self.ports
@@ -71,7 +96,7 @@ class Azurite:
              "--disableTelemetry",
              "--blobHost", "127.0.0.1", "--blobPort", str(blob),
              "--queueHost", "127.0.0.1", "--queuePort", str(queue),
-             "--tableHost", "127.0.0.1", "--tablePort", str(table)],
+             "--tableHost", "127.0.0.1", "--tablePort", str(table), *self._tls],
             cwd=self._workspace.name,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

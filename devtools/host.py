@@ -50,12 +50,18 @@ from devtools.host_triggers import (
     QueuePoller,
     QueueSettings,
     TimerRunner,
+    check_context_parameter,
     default_queue_client,
     local_timezone,
     parse_schedule,
     resolve_settings,
 )
 from shared.runtime.settings import host_setting, with_overrides
+from shared.runtime.storage_connection import (
+    HOST_STORAGE,
+    StorageConfigurationError,
+    storage_connection,
+)
 
 log = logging.getLogger("devhost")
 
@@ -147,6 +153,9 @@ def load_functions(app: func.FunctionApp) -> list[FunctionSpec]:
                 f"{name}: the dev host does not run {binding.get('type')} bindings"
             )
         extra = set(inspect.signature(spec.user_function).parameters) - {spec.argument}
+        if "context" in extra:
+            check_context_parameter(name, spec.user_function)
+            extra.discard("context")
         if extra:
             raise HostConfigurationError(
                 f"{name}: parameters {sorted(extra)} are not bindings the dev host provides"
@@ -316,7 +325,7 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
         )
         try:
-            result = host.invoker.call(spec.user_function, spec.argument, request)
+            result = host.invoker.call(spec.user_function, spec.argument, request, name=spec.name)
             status, response_headers, response_body = http_response_parts(result)
         except Exception:
             log.exception("Executed 'Functions.%s' (Failed)", spec.name)
@@ -450,12 +459,11 @@ class DevHost:
         name = resolve_settings(str(spec.trigger["queueName"]), self.env).lower()
         if not _QUEUE_NAME.match(name):
             raise HostConfigurationError(f"{spec.name}: {name!r} is not a valid queue name")
-        setting = resolve_settings(
-            str(spec.trigger.get("connection") or "AzureWebJobsStorage"), self.env
-        )
-        connection = self.env.get(setting) or self.env.get(f"AzureWebJobs{setting}")
-        if not connection:
-            raise HostConfigurationError(f"{spec.name}: connection setting {setting!r} is not set")
+        setting = resolve_settings(str(spec.trigger.get("connection") or HOST_STORAGE), self.env)
+        try:  # a connection string or identity-based settings, read as the app itself reads them
+            connection = storage_connection(self.env, setting)
+        except StorageConfigurationError as error:
+            raise HostConfigurationError(f"{spec.name}: {error}") from None
         return QueuePoller(
             spec, connection, name, self.queue_settings, self.invoker, self._stopping, factory
         )

@@ -12,8 +12,6 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from azure.data.tables import TableServiceClient
-
 from shared.identity.tokens import TokenValidator
 from shared.runtime.settings import MailSettings, mail_settings, max_dequeue_count, settings
 from shared.storage.queue import StorageQueue, queue_client
@@ -51,14 +49,15 @@ The mail worker keeps the SDK's patient default: nobody waits on it."""
 
 @cache
 def services() -> Services:
+    """The HTTP functions' adapters. `AzureWebJobsStorage` is a connection string or identity
+    settings (`shared/runtime/storage_connection.py`); an identity's token is got on the first
+    storage call, not here."""
     config = settings()
-    tables = TableServiceClient.from_connection_string(
-        config.storage_connection, **HTTP_STORAGE_POLICY
-    )
+    tables = config.storage.table_service(**HTTP_STORAGE_POLICY)
     return Services(
         directory=TableDirectory(tables.get_table_client(config.directory_table)),
         calendars=TableCalendars(tables.get_table_client(config.calendar_table)),
-        queue=StorageQueue(queue_client(config.storage_connection, config.notification_queue)),
+        queue=StorageQueue(queue_client(config.storage, config.notification_queue)),
         tokens=TokenValidator(config.auth),
     )
 
@@ -82,10 +81,10 @@ def delivery_services() -> DeliveryServices:
     from shared.use_cases.delivery import DeliveryPolicy
 
     config, mail = settings(), mail_settings()
-    tables = TableServiceClient.from_connection_string(config.storage_connection)
+    tables = config.storage.table_service()  # the SDK's patient default: nobody waits on it
     calendar = tables.get_table_client(config.calendar_table)
     directory = TableDirectory(tables.get_table_client(config.directory_table))
-    queue = queue_client(config.storage_connection, config.notification_queue)
+    queue = queue_client(config.storage, config.notification_queue)
     return DeliveryServices(
         outbox=TableOutbox(calendar),
         copies=TableAttendeeCopies(calendar, directory),

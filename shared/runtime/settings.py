@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from shared.identity.settings import AuthSettings
+from shared.runtime.storage_connection import HOST_STORAGE, StorageConnection, storage_connection
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
@@ -124,16 +125,24 @@ def max_dequeue_count(env: Mapping[str, str], host_json_path: Path) -> int:
 
 @dataclass(frozen=True)
 class Settings:
-    storage_connection: str
+    storage: StorageConnection
+    """`AzureWebJobsStorage`: a connection string or identity-based settings, as the host reads
+    them; `storage.table_service()` and `queue_client(storage, …)` make the clients."""
     calendar_table: str
     directory_table: str
     notification_queue: str
     auth: AuthSettings
 
+    @property
+    def storage_connection(self) -> str:
+        """The connection string, or "" when the connection is identity-based."""
+        return self.storage.connection_string or ""
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Raises StorageConfigurationError (a ValueError naming the settings) without storage."""
         return cls(
-            storage_connection=env.get("AzureWebJobsStorage", ""),
+            storage=storage_connection(env, HOST_STORAGE),
             calendar_table=env.get("CALENDAR_TABLE", "calendar"),
             directory_table=env.get("DIRECTORY_TABLE", "directory"),
             notification_queue=env.get("NOTIFICATION_QUEUE", "event-cancellations"),
