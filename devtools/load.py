@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError
-from azure.data.tables import TableServiceClient
 
 from shared.calendar import ids
 from shared.calendar.model import DateTimeTimeZone, Event, Group, Placement, User
@@ -215,7 +214,7 @@ def _exception_times(event: Event) -> list[DateTimeTimeZone]:
 
 def load(tenant: dict[str, Any], settings: Settings) -> Loaded:
     loaded, directory_rows, calendar_rows = build(tenant)
-    with TableServiceClient.from_connection_string(settings.storage_connection) as service:
+    with settings.storage.table_service() as service:
         for name, rows in (
             (settings.directory_table, directory_rows),
             (settings.calendar_table, calendar_rows),
