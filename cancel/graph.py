@@ -9,6 +9,8 @@ path, `zz_unknown_version`, sorts after the three base URLs.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -17,49 +19,58 @@ import azure.functions as func
 from cancel.http import authenticate, read_comment, respond, time_window
 from shared.calendar.errors import InvalidVersion
 from shared.calendar.model import Caller, GroupMailbox, Me, UserMailbox
-from shared.graph.paths import EventPath, ListPath, Resource, route
+from shared.graph.paths import EventPath, ListPath, Resource, route, served
 from shared.graph.query import list_options, skiptoken
 from shared.graph.representation import event_json, preferred_zone
+from shared.runtime import telemetry
 from shared.runtime.services import services, utc_now
+from shared.runtime.telemetry import NO_INVOCATION
 from shared.use_cases import reading
 from shared.use_cases.cancellation import CancelEvent, cancel_event
 
 bp = func.Blueprint()
 
 
+# `context` is the invocation's (the Python worker passes it to a parameter of that name and
+# type); a direct call, as the benchmarks make, has none.
+
+
 @bp.function_name("graph_api")
 @bp.route(route="api/{*path}")
-def graph_api(req: func.HttpRequest) -> func.HttpResponse:
-    return serve(req)
+def graph_api(req: func.HttpRequest, context: func.Context = NO_INVOCATION) -> func.HttpResponse:
+    return serve(req, context, "api")
 
 
 @bp.function_name("graph_beta")
 @bp.route(route="beta/{*path}")
-def graph_beta(req: func.HttpRequest) -> func.HttpResponse:
-    return serve(req)
+def graph_beta(req: func.HttpRequest, context: func.Context = NO_INVOCATION) -> func.HttpResponse:
+    return serve(req, context, "beta")
 
 
 @bp.function_name("graph_v1")
 @bp.route(route="v1.0/{*path}")
-def graph_v1(req: func.HttpRequest) -> func.HttpResponse:
-    return serve(req)
+def graph_v1(req: func.HttpRequest, context: func.Context = NO_INVOCATION) -> func.HttpResponse:
+    return serve(req, context, "v1.0")
 
 
 @bp.function_name("zz_unknown_version")
 @bp.route(route="{*path}")
-def unknown_version(req: func.HttpRequest) -> func.HttpResponse:
+def unknown_version(
+    req: func.HttpRequest, context: func.Context = NO_INVOCATION
+) -> func.HttpResponse:
     def refuse() -> func.HttpResponse:
         raise InvalidVersion()
 
-    return respond(req, refuse)
+    return respond(req, refuse, context, route="/{*path}")
 
 
-def serve(req: func.HttpRequest) -> func.HttpResponse:
+def serve(req: func.HttpRequest, context: func.Context, version: str) -> func.HttpResponse:
     """One request under a base URL: the path names a resource, the method what to do."""
 
     def action() -> func.HttpResponse:
         base, segments = split_url(req.url)
         resource = route(req.method, segments)
+        telemetry.name_route(lambda: f"/{version}/{path_template(segments)}")
         caller = authenticate(req)
         if isinstance(resource, ListPath):
             return list_of(req, base, resource, caller)
@@ -67,7 +78,32 @@ def serve(req: func.HttpRequest) -> func.HttpResponse:
             return cancel(req, resource, caller)
         return get(req, base, resource, caller)
 
-    return respond(req, action)
+    return respond(req, action, context, route=f"/{version}/{{*path}}")
+
+
+def path_template(segments: Sequence[str]) -> str:
+    """The template of `served()` a routed path is (`me/events/{id}/cancel`), for telemetry:
+    of the templates whose literals match, the one with literals earliest, as the path table
+    prefers a literal to a parameter at each segment."""
+    matching = [
+        (tuple(part is not None for part in parts), template)
+        for parts, template in _templates().get(len(segments), {}).items()
+        if all(part in (None, s.lower()) for part, s in zip(parts, segments, strict=True))
+    ]
+    return max(matching, key=lambda found: found[0])[1] if matching else "{*path}"
+
+
+@cache
+def _templates() -> dict[int, dict[tuple[str | None, ...], str]]:
+    """Every served template by its number of segments, each segment a lowercase literal or
+    None for a parameter; built on the first traced request."""
+    by_length: dict[int, dict[tuple[str | None, ...], str]] = {}
+    for line in served():
+        parts = tuple(
+            None if part.startswith("{") else part.lower() for part in line.template.split("/")
+        )
+        by_length.setdefault(len(parts), {})[parts] = line.template
+    return by_length
 
 
 def split_url(url: str) -> tuple[str, list[str]]:
@@ -97,7 +133,7 @@ def cancel(req: func.HttpRequest, resource: EventPath, caller: Caller) -> func.H
         caller,
         directory=ports.directory,
         calendars=ports.calendars,
-        queue=ports.queue,
+        queue=telemetry.traced_queue(ports.queue),
         now=utc_now,
     )
     return func.HttpResponse(status_code=202)

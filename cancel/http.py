@@ -23,6 +23,7 @@ from shared.calendar.errors import (
     RequestBodyRead,
 )
 from shared.calendar.model import Caller
+from shared.runtime import telemetry
 from shared.runtime.services import services
 
 log = logging.getLogger(__name__)
@@ -139,19 +140,32 @@ def client_request_id(req: func.HttpRequest, request_id: str) -> str:
     return sent if _CLIENT_REQUEST_ID.fullmatch(sent) else request_id
 
 
-def respond(req: func.HttpRequest, action: Callable[[], func.HttpResponse]) -> func.HttpResponse:
-    """Run one request; every outcome carries `request-id` and `client-request-id`."""
+def respond(
+    req: func.HttpRequest,
+    action: Callable[[], func.HttpResponse],
+    context: func.Context | None = None,
+    *,
+    route: str = "/{*path}",
+) -> func.HttpResponse:
+    """Run one request; every outcome carries `request-id` and `client-request-id`, and so do
+    its log records and spans, with the invocation id of `context` (see
+    `shared/runtime/telemetry.py`; `route` names the span until the path is read)."""
     request_id = str(uuid4())
     client_id = client_request_id(req, request_id)
-    try:
-        response = action()
-    except GraphError as error:
-        response = graph_error(error, request_id, client_id)
-    except Exception:
-        log.exception("request %s failed", request_id)
-        response = graph_error(InternalError(), request_id, client_id)
-    response.headers["request-id"] = request_id
-    response.headers["client-request-id"] = client_id
+    with telemetry.http_request(
+        req, route=route, context=context, request_id=request_id, client_request_id=client_id
+    ) as scope:
+        try:
+            response = action()
+        except GraphError as error:
+            response = graph_error(error, request_id, client_id)
+        except Exception as error:
+            log.exception("request %s failed", request_id)
+            scope.failed(error)
+            response = graph_error(InternalError(), request_id, client_id)
+        response.headers["request-id"] = request_id
+        response.headers["client-request-id"] = client_id
+        scope.answered(response.status_code)
     return response
 
 

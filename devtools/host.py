@@ -50,6 +50,7 @@ from devtools.host_triggers import (
     QueuePoller,
     QueueSettings,
     TimerRunner,
+    check_context_parameter,
     default_queue_client,
     local_timezone,
     parse_schedule,
@@ -152,6 +153,9 @@ def load_functions(app: func.FunctionApp) -> list[FunctionSpec]:
                 f"{name}: the dev host does not run {binding.get('type')} bindings"
             )
         extra = set(inspect.signature(spec.user_function).parameters) - {spec.argument}
+        if "context" in extra:
+            check_context_parameter(name, spec.user_function)
+            extra.discard("context")
         if extra:
             raise HostConfigurationError(
                 f"{name}: parameters {sorted(extra)} are not bindings the dev host provides"
@@ -321,7 +325,7 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
         )
         try:
-            result = host.invoker.call(spec.user_function, spec.argument, request)
+            result = host.invoker.call(spec.user_function, spec.argument, request, name=spec.name)
             status, response_headers, response_body = http_response_parts(result)
         except Exception:
             log.exception("Executed 'Functions.%s' (Failed)", spec.name)

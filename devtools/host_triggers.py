@@ -6,10 +6,12 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import inspect
 import logging
 import re
 import threading
+import typing
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +20,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import azure.functions as func
 from azure.core.exceptions import ResourceExistsError
 from azure.functions.queue import QueueMessage as FunctionQueueMessage
 from azure.functions.timer import TimerRequest
@@ -27,6 +30,7 @@ from croniter import croniter
 from devtools.host_routes import HostConfigurationError
 from shared.runtime.settings import host_setting
 from shared.runtime.storage_connection import StorageConnection
+from shared.runtime.telemetry import InvocationContext
 
 log = logging.getLogger("devhost")
 
@@ -148,6 +152,23 @@ class FunctionSpec:
         return str(self.trigger["name"])
 
 
+@functools.cache
+def _parameters(function: Callable[..., Any]) -> frozenset[str]:
+    return frozenset(inspect.signature(function).parameters)
+
+
+def check_context_parameter(name: str, function: Callable[..., Any]) -> None:
+    """A parameter `context` is the invocation's, as the Python worker has it: annotated, if
+    at all, `azure.functions.Context`."""
+    annotation = typing.get_type_hints(function).get("context")
+    if annotation is not None and not (
+        isinstance(annotation, type) and issubclass(annotation, func.Context)
+    ):
+        raise HostConfigurationError(
+            f"{name}: the 'context' parameter is expected to be of type azure.functions.Context"
+        )
+
+
 class Invoker:
     """Calls user functions; coroutines share one event loop, as in the Python worker."""
 
@@ -156,8 +177,22 @@ class Invoker:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def call(self, function: Callable[..., Any], argument: str, value: object) -> Any:
-        result = function(**{argument: value})
+    def call(
+        self,
+        function: Callable[..., Any],
+        argument: str,
+        value: object,
+        *,
+        name: str = "",
+        invocation_id: str | None = None,
+    ) -> Any:
+        """Call with the trigger's value, and a `context` when the function takes one."""
+        arguments: dict[str, object] = {argument: value}
+        if "context" in _parameters(function):
+            arguments["context"] = InvocationContext(
+                invocation_id=invocation_id or str(uuid.uuid4()), function_name=name
+            )
+        result = function(**arguments)
         if inspect.isawaitable(result):
             return asyncio.run_coroutine_threadsafe(_awaited(result), self._running()).result()
         return result
@@ -296,7 +331,13 @@ class QueuePoller(BackgroundTrigger):
             pop_receipt=message.pop_receipt,
         )
         try:
-            self._invoker.call(self.spec.user_function, self.spec.argument, argument)
+            self._invoker.call(
+                self.spec.user_function,
+                self.spec.argument,
+                argument,
+                name=self.spec.name,
+                invocation_id=str(invocation),
+            )
         except Exception:
             log.exception("Executed 'Functions.%s' (Failed, Id=%s)", self.spec.name, invocation)
             if count >= self.settings.max_dequeue_count:
@@ -374,7 +415,9 @@ class TimerRunner(BackgroundTrigger):
         )
         log.info("Executing 'Functions.%s' (Reason='%s')", self.spec.name, reason)
         try:
-            self._invoker.call(self.spec.user_function, self.spec.argument, request)
+            self._invoker.call(
+                self.spec.user_function, self.spec.argument, request, name=self.spec.name
+            )
             log.info("Executed 'Functions.%s' (Succeeded)", self.spec.name)
         except Exception:
             log.exception("Executed 'Functions.%s' (Failed)", self.spec.name)

@@ -6,7 +6,7 @@ model reads the loader's JSON, is kept in the store and is returned by `GET` unc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
 
@@ -305,10 +305,13 @@ class Notification(GraphModel):
 
 @dataclass(frozen=True)
 class NotificationPointer:
-    """What the queue message carries: where the outbox row is, nothing more."""
+    """What the queue message carries: where the outbox row is, and the W3C trace context of
+    the put (telemetry only: not part of what it points at, so not compared)."""
 
     mailbox: str
     notification_id: str
+    traceparent: str | None = field(default=None, compare=False, repr=False)
+    tracestate: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

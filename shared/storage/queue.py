@@ -1,8 +1,10 @@
-"""The notification queue: a base64 message that points at an outbox row, nothing more."""
+"""The notification queue: a base64 message that points at an outbox row, and carries the W3C
+trace context of the put that made it (so a delivery joins the trace of its cancel)."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Protocol
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
@@ -43,12 +45,26 @@ def queue_client(connection: str | QueueConnection, name: str) -> QueueClient:
     return connection.queue(name, **options)
 
 
+TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+TRACESTATE = re.compile(r"[\x20-\x7e]{1,512}")
+"""The shapes of W3C `traceparent` and `tracestate` headers; what the propagator accepts of
+them is its own business."""
+
+
 def encode(pointer: NotificationPointer) -> str:
-    return json.dumps({"mailbox": pointer.mailbox, "notification": pointer.notification_id})
+    """`{"mailbox", "notification"}`, and `traceparent`/`tracestate` when the pointer has them."""
+    body = {"mailbox": pointer.mailbox, "notification": pointer.notification_id}
+    if pointer.traceparent:
+        body["traceparent"] = pointer.traceparent
+        if pointer.tracestate:
+            body["tracestate"] = pointer.tracestate
+    return json.dumps(body)
 
 
 def decode(text: str) -> NotificationPointer | None:
-    """The pointer a message carries, or None when it is not one of ours."""
+    """The pointer a message carries, or None when it is not one of ours. A message without
+    trace context (put before it was carried, or by hand) is a pointer all the same; a trace
+    context that is not one is left out, not a reason to drop the delivery."""
     try:
         body = json.loads(text)
         mailbox, notification = body["mailbox"], body["notification"]
@@ -56,7 +72,12 @@ def decode(text: str) -> NotificationPointer | None:
         return None
     if not (isinstance(mailbox, str) and isinstance(notification, str)):
         return None
-    return NotificationPointer(mailbox, notification)
+    traceparent, tracestate = body.get("traceparent"), body.get("tracestate")
+    if not (isinstance(traceparent, str) and TRACEPARENT.fullmatch(traceparent)):
+        return NotificationPointer(mailbox, notification)
+    if not (isinstance(tracestate, str) and TRACESTATE.fullmatch(tracestate)):
+        tracestate = None
+    return NotificationPointer(mailbox, notification, traceparent, tracestate)
 
 
 class StorageQueue:
