@@ -31,7 +31,7 @@ from azure.storage.queue import QueueClient
 
 from shared.calendar.model import Notification, NotificationPointer
 from shared.messages.imip import recipient_key
-from shared.storage.queue import encode
+from shared.storage.queue import encode, send_creating
 from shared.storage.tables import get_text, outbox_row, write_if_unchanged
 from shared.use_cases.outbox_sweep import PendingEntry
 from shared.use_cases.ports import (
@@ -209,10 +209,6 @@ class QueueRedelivery:
         message = encode(pointer)
         hidden = max(0, math.ceil(delay.total_seconds()))
         try:
-            try:
-                self.client.send_message(message, visibility_timeout=hidden)
-            except ResourceNotFoundError:
-                self.client.create_queue()
-                self.client.send_message(message, visibility_timeout=hidden)
+            send_creating(self.client, message, visibility_timeout=hidden)
         except AzureError as error:
             raise QueueUnavailable(str(error)) from error

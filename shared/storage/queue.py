@@ -3,11 +3,12 @@ trace context of the put that made it (so a delivery joins the trace of its canc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from typing import Any, Protocol
 
-from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import (
     LinearRetry,
     QueueClient,
@@ -61,6 +62,17 @@ def encode(pointer: NotificationPointer) -> str:
     return json.dumps(body)
 
 
+def send_creating(client: QueueClient, message: str, **options: Any) -> None:
+    """Put a message, creating the queue when it is not there yet. Another put (or the host)
+    may create it between our miss and our create: that queue is the one we wanted."""
+    try:
+        client.send_message(message, **options)
+    except ResourceNotFoundError:
+        with contextlib.suppress(ResourceExistsError):
+            client.create_queue()
+        client.send_message(message, **options)
+
+
 def decode(text: str) -> NotificationPointer | None:
     """The pointer a message carries, or None when it is not one of ours. A message without
     trace context (put before it was carried, or by hand) is a pointer all the same; a trace
@@ -87,12 +99,7 @@ class StorageQueue:
         self.client = client
 
     def enqueue(self, pointer: NotificationPointer) -> None:
-        message = encode(pointer)
         try:
-            try:
-                self.client.send_message(message)
-            except ResourceNotFoundError:
-                self.client.create_queue()
-                self.client.send_message(message)
+            send_creating(self.client, encode(pointer))
         except AzureError as error:
             raise QueueUnavailable(str(error)) from error

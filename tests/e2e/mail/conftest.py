@@ -26,7 +26,7 @@ from devtools.load import DEMO_TENANT, Loaded, load
 from devtools.tokens import DevKey, mint
 from shared.calendar.model import Event, NotificationPointer
 from shared.runtime.settings import Settings
-from shared.storage.queue import decode, encode, queue_client
+from shared.storage.queue import decode, encode, queue_client, send_creating
 from shared.storage.tables import get_text
 from tests.e2e.conftest import app_settings, start_host, stop_host
 
@@ -146,11 +146,7 @@ class MailStack:
     def put(self, notification_id: str) -> None:
         """The message a cancel puts, once more: what a redelivery looks like to the worker."""
         pointer = NotificationPointer(self.user(ADELE), notification_id)
-        try:
-            self.queue.send_message(encode(pointer))
-        except ResourceNotFoundError:
-            self.queue.create_queue()
-            self.queue.send_message(encode(pointer))
+        send_creating(self.queue, encode(pointer))
 
     def queued(self, name: str | None = None) -> int:
         """Messages in the queue (or the named one), visible or not."""

@@ -7,11 +7,12 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import uuid4
 
 import pytest
 from azure.data.tables import TableClient, TableServiceClient
-from azure.storage.queue import QueueClient
+from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from devtools.azurite import Azurite
 from devtools.load import DEMO_TENANT, Loaded, load
@@ -19,7 +20,7 @@ from shared.calendar.model import AnyCalendar, Caller, Event, Me, Notification, 
 from shared.runtime.settings import Settings
 from shared.storage.attendee_copies import TableAttendeeCopies
 from shared.storage.outbox import QueueRedelivery, TableOutbox
-from shared.storage.queue import decode, queue_client
+from shared.storage.queue import StorageQueue, decode, queue_client
 from shared.storage.tables import TableCalendars, TableDirectory, get_text
 from shared.use_cases.cancellation import CancelEvent, cancel_event
 
@@ -220,5 +221,31 @@ def test_redelivery_puts_a_base64_pointer_visible_after_its_delay(store: Store) 
         visible = list(raw.receive_messages())
         assert len(visible) == 1
         assert decode(base64.b64decode(visible[0].content).decode()) == pointer
+        assert raw.get_queue_properties().approximate_message_count == 2
+        raw.delete_queue()
+
+
+class CreatedMeanwhile(QueueClient):
+    """A real queue client whose `create_queue` comes second: another client (the host, another
+    put) creates the queue between this one's miss and its create, as happened in CI."""
+
+    other: QueueClient
+
+    def create_queue(self, **kwargs: Any) -> None:
+        self.other.create_queue()
+        super().create_queue(**kwargs)  # raises ResourceExistsError: the queue is there
+
+
+def test_a_put_that_loses_the_race_to_create_the_queue_still_lands(store: Store) -> None:
+    connection, name = store.settings.storage_connection, store.settings.notification_queue
+    pointer = NotificationPointer(ADELE, "AAMkEvent")
+    client = CreatedMeanwhile.from_connection_string(
+        connection, name, message_encode_policy=TextBase64EncodePolicy()
+    )
+    with client, QueueClient.from_connection_string(connection, name) as raw:
+        client.other = raw
+        StorageQueue(client).enqueue(pointer)
+        QueueRedelivery(client).redeliver(pointer, timedelta(0))
+
         assert raw.get_queue_properties().approximate_message_count == 2
         raw.delete_queue()
