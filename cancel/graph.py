@@ -27,6 +27,7 @@ from shared.runtime.services import services, utc_now
 from shared.runtime.telemetry import NO_INVOCATION
 from shared.use_cases import reading
 from shared.use_cases.cancellation import CancelEvent, cancel_event
+from shared.use_cases.deletion import DeleteEvent, delete_event
 
 bp = func.Blueprint()
 
@@ -72,10 +73,15 @@ def serve(req: func.HttpRequest, context: func.Context, version: str) -> func.Ht
         resource = route(req.method, segments)
         telemetry.name_route(lambda: f"/{version}/{path_template(segments)}")
         caller = authenticate(req)
+        method = req.method.upper()
         if isinstance(resource, ListPath):
+            if method == "POST":
+                return create(req, base, resource, caller)
             return list_of(req, base, resource, caller)
         if resource.cancel:
             return cancel(req, resource, caller)
+        if method == "DELETE":
+            return delete(req, resource, caller)
         return get(req, base, resource, caller)
 
     return respond(req, action, context, route=f"/{version}/{{*path}}")
@@ -137,6 +143,32 @@ def cancel(req: func.HttpRequest, resource: EventPath, caller: Caller) -> func.H
         now=utc_now,
     )
     return func.HttpResponse(status_code=202)
+
+
+def delete(req: func.HttpRequest, resource: EventPath, caller: Caller) -> func.HttpResponse:
+    """`DELETE` of an event: 204 and an empty body when done."""
+    ports = services()
+    delete_event(
+        DeleteEvent(
+            resource.mailbox,
+            resource.container,
+            resource.event,
+            if_match=req.headers.get("if-match"),
+        ),
+        caller,
+        directory=ports.directory,
+        calendars=ports.calendars,
+        queue=telemetry.traced_queue(ports.queue),
+        now=utc_now,
+    )
+    return func.HttpResponse(status_code=204)
+
+
+def create(
+    req: func.HttpRequest, base: str, resource: ListPath, caller: Caller
+) -> func.HttpResponse:
+    """`POST` of an event to a container's `events`: 201 and the stored event."""
+    raise NotImplementedError("create: being built (issue 10)")
 
 
 def get(req: func.HttpRequest, base: str, resource: EventPath, caller: Caller) -> func.HttpResponse:

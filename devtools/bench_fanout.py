@@ -21,7 +21,7 @@ from azure.data.tables import TableClient
 from azure.functions.queue import QueueMessage
 
 from shared.calendar.model import Notification, NotificationPointer
-from shared.messages.imip import cancellation_message, recipients
+from shared.messages.imip import message_for, recipients
 from shared.storage.queue import encode
 from shared.storage.tables import outbox_row
 from shared.transports.maildir import MaildirTransport
@@ -100,7 +100,7 @@ def _timed_floor(notification: Notification, folder: Path) -> float:
     """The same messages the worker writes for `notification`, written by the transport alone."""
     sender = notification.organizer.email_address.address
     messages = [
-        (cancellation_message(notification, a), Envelope(sender, a.email_address.address))
+        (message_for(notification, a), Envelope(sender, a.email_address.address))
         for a in recipients(notification)
     ]
     transport = MaildirTransport(folder)

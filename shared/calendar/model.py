@@ -282,9 +282,16 @@ class CalendarInGroup:
 Container = AnyCalendar | DefaultCalendar | NamedCalendar | CalendarInDefaultGroup | CalendarInGroup
 
 
-class Notification(GraphModel):
-    """The outbox record of one cancellation: everything the mail worker needs to tell attendees."""
+NotificationMethod = Literal["CANCEL", "REQUEST"]
 
+
+class Notification(GraphModel):
+    """The outbox record of one change attendees must be told of: a cancellation (`CANCEL`, of
+    a meeting or one occurrence) or an invitation (`REQUEST`, when a meeting is created).
+    Everything the mail worker needs to write the message and each attendee's copy; rows
+    written before invitations existed read as cancellations."""
+
+    method: NotificationMethod = "CANCEL"
     id: str
     mailbox: str
     event_id: str
@@ -299,8 +306,19 @@ class Notification(GraphModel):
     sequence: int
     comment: str | None
     cancelled_at: str
+    """The moment of the change (the cancel's, or the create's): the message's Date and
+    DTSTAMP, so that a re-sent message is the same message."""
     status: Literal["pending", "delivered", "failed"] = "pending"
     reason: str | None = None
+    is_all_day: bool = False
+    body: ItemBody | None = None
+    """`REQUEST`: the meeting's body (the message's text and the iCalendar DESCRIPTION)."""
+    location: Location | None = None
+    recurrence: PatternedRecurrence | None = None
+    """`REQUEST` of a series: its pattern (RRULE); `start`/`end` are then its first
+    occurrence's, in the series' zone."""
+    cancelled_occurrences: tuple[str, ...] = ()
+    """`REQUEST` of a series: occurrences already cancelled (EXDATE)."""
 
 
 @dataclass(frozen=True)
@@ -323,6 +341,9 @@ class EventCancelled:
     leaves_calendar: bool
     """True when the event moves to Deleted Items; False when a series master stays."""
     notification: Notification
+    silent: bool = False
+    """True when nobody is told (a delete of an event without attendees, or of an attendee's
+    own copy): no outbox row is written and nothing is queued."""
 
     @property
     def mailbox(self) -> str:

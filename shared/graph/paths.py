@@ -82,9 +82,11 @@ Resource = EventPath | ListPath
 
 
 def allowed_methods(resource: Resource) -> tuple[str, ...]:
+    """An event: GET and DELETE (its `cancel`: POST). A container's `events`: GET and POST
+    (create). A calendar view or a series' instances: GET."""
     if isinstance(resource, EventPath):
-        return ("POST",) if resource.cancel else ("GET",)
-    return ("GET",)
+        return ("POST",) if resource.cancel else ("GET", "DELETE")
+    return ("GET", "POST") if resource.kind == "events" else ("GET",)
 
 
 def route(method: str, segments: Sequence[str]) -> Resource:

@@ -93,7 +93,7 @@ def message_id(notification: Notification, recipient: str, domain: str) -> str:
     return f"<cancel.{digest}@{domain if _DOMAIN.match(domain) else 'cancel.invalid'}>"
 
 
-def cancellation_message(notification: Notification, attendee: Attendee) -> EmailMessage:
+def message_for(notification: Notification, attendee: Attendee) -> EmailMessage:
     """The message for one attendee. InvalidRecipient when the attendee's address is not one."""
     to = mail_address(attendee.email_address)
     try:

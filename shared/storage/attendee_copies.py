@@ -34,7 +34,7 @@ class TableAttendeeCopies:
         except ResourceNotFoundError:
             return None
 
-    def cancel_copy(self, notification: Notification, address: str, at: datetime) -> bool:
+    def update_copy(self, notification: Notification, address: str, at: datetime) -> bool:
         user = self.directory.find_user_by_mail(address)
         if user is None or user.id == notification.mailbox:
             return False

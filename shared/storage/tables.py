@@ -256,8 +256,9 @@ class TableCalendars:
                     "match_condition": MatchConditions.IfNotModified,
                 },
             ),
-            ("create", outbox_row(cancelled.notification)),
         ]
+        if not cancelled.silent:
+            operations.append(("create", outbox_row(cancelled.notification)))
         self.submit(operations)
 
     def submit(self, operations: list[Any]) -> None:

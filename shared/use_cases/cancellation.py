@@ -85,6 +85,8 @@ def cancel_event(
         break
     else:
         raise ItemBusy()
+    if cancelled.silent:
+        return cancelled
     pointer = NotificationPointer(owner, cancelled.notification.id)
     try:
         queue.enqueue(pointer)

@@ -22,7 +22,7 @@ from shared.calendar.model import Event, Notification, NotificationPointer
 from shared.messages.imip import (
     InvalidRecipient,
     canceled_subject,
-    cancellation_message,
+    message_for,
     recipient_key,
     recipients,
 )
@@ -130,7 +130,7 @@ def _send_each(
                 progress.busy.add(recipient_key(address))
                 continue
             try:
-                message = cancellation_message(notification, attendee)
+                message = message_for(notification, attendee)
             except InvalidRecipient as error:
                 outbox.mark(pointer, address, "rejected", at, str(error))
                 progress.rejected[address] = str(error)
@@ -139,7 +139,7 @@ def _send_each(
                 progress.busy.add(recipient_key(address))
                 continue
             try:
-                copies.cancel_copy(notification, address, at)
+                copies.update_copy(notification, address, at)
                 if outgoing is None:
                     outgoing = stack.enter_context(transport.session())
                 outgoing.send(message, Envelope(sender, address))

@@ -174,9 +174,10 @@ class Outbox(Protocol):
 
 
 class AttendeeCopies(Protocol):
-    def cancel_copy(self, notification: Notification, address: str, at: datetime) -> bool:
-        """Cancel the copy of an internal attendee (one in the directory); False when there is
-        none or it was already cancelled."""
+    def update_copy(self, notification: Notification, address: str, at: datetime) -> bool:
+        """Apply the notification to an internal attendee's (a directory user's) copy: create
+        it (`REQUEST`) or cancel it (`CANCEL`); False when there is nothing to do (not a user,
+        no copy to cancel, or already done)."""
         ...
 
 

@@ -628,7 +628,7 @@ def test_attendee_cancelling_a_copy_the_organizer_cancelled_gets_the_organizer_4
     entry = TableOutbox(calendar).find(NotificationPointer(owner, planning))
     assert entry is not None
     copies = TableAttendeeCopies(calendar, TableDirectory(directory))
-    assert copies.cancel_copy(entry.notification, ALEX, datetime.now(UTC))
+    assert copies.update_copy(entry.notification, ALEX, datetime.now(UTC))
 
     copy = get(stack, f"v1.0/me/events/{alex_copy}", stack.token(ALEX))
     assert copy.status_code == 200, copy.text

@@ -178,9 +178,9 @@ def test_an_internal_attendees_copy_is_cancelled_once(store: Store) -> None:
     copies = TableAttendeeCopies(store.calendar, store.directory)
     copy_id = store.tenant.copies["planning"][ALEX]
 
-    assert copies.cancel_copy(entry.notification, "alexw@CONTOSO.example", NOW)
-    assert not copies.cancel_copy(entry.notification, "AlexW@contoso.example", NOW)
-    assert not copies.cancel_copy(entry.notification, "pat@fabrikam.example", NOW)  # external
+    assert copies.update_copy(entry.notification, "alexw@CONTOSO.example", NOW)
+    assert not copies.update_copy(entry.notification, "AlexW@contoso.example", NOW)
+    assert not copies.update_copy(entry.notification, "pat@fabrikam.example", NOW)  # external
 
     copy = store.copy(ALEX, copy_id)
     assert copy.is_cancelled
@@ -198,8 +198,8 @@ def test_an_occurrence_cancel_marks_only_that_occurrence_of_the_copy(store: Stor
     copies = TableAttendeeCopies(store.calendar, store.directory)
     copy_id = store.tenant.copies["weekly-sync"][ALEX]
 
-    assert copies.cancel_copy(entry.notification, "AlexW@contoso.example", NOW)
-    assert not copies.cancel_copy(entry.notification, "AlexW@contoso.example", NOW)
+    assert copies.update_copy(entry.notification, "AlexW@contoso.example", NOW)
+    assert not copies.update_copy(entry.notification, "AlexW@contoso.example", NOW)
 
     copy = store.copy(ALEX, copy_id)
     assert copy.cancelled_occurrences == (f"OID.{copy_id}.2027-01-11",)

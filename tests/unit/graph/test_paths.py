@@ -105,7 +105,7 @@ def test_every_served_template_reads_back(template: str) -> None:
     )
     if isinstance(resource, EventPath):
         assert resource.cancel == template.endswith("cancel")
-        assert allowed_methods(resource) == (("POST",) if resource.cancel else ("GET",))
+        assert allowed_methods(resource) == (("POST",) if resource.cancel else ("GET", "DELETE"))
         assert resource.event.id == VALUES["id"]
         assert resource.event.below == (
             "instances" if "/instances/" in template
@@ -113,7 +113,8 @@ def test_every_served_template_reads_back(template: str) -> None:
             else None
         )  # fmt: skip
     else:
-        assert allowed_methods(resource) == ("GET",)
+        creates = resource.kind == "events"
+        assert allowed_methods(resource) == (("GET", "POST") if creates else ("GET",))
         assert resource.kind == (
             "instances" if template.endswith("/instances")
             else "calendarView" if template.endswith("calendarView")
@@ -181,11 +182,12 @@ def test_a_literal_replaced_by_junk_is_the_segment_named(template: str, at: int,
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
     [
-        ("DELETE", "me/events/E", ("GET",)),
-        ("PATCH", "me/events/E", ("GET",)),
+        ("PUT", "me/events/E", ("GET", "DELETE")),
+        ("PATCH", "me/events/E", ("GET", "DELETE")),
         ("GET", "me/events/E/cancel", ("POST",)),
-        ("POST", "me/events", ("GET",)),
-        ("PUT", "me/calendarView", ("GET",)),
+        ("DELETE", "me/events", ("GET", "POST")),
+        ("POST", "me/calendarView", ("GET",)),
+        ("POST", "me/events/E/instances", ("GET",)),
     ],
 )
 def test_a_method_a_known_path_does_not_take_is_405_with_allow(

@@ -11,10 +11,10 @@ import icalendar
 import pytest
 
 from shared.calendar.model import Notification
+from shared.messages import imip
 from shared.messages.imip import (
     InvalidRecipient,
     canceled_subject,
-    cancellation_message,
     recipients,
 )
 from tests.unit.use_cases.delivery_fakes import ORGANIZER, attendee, notification
@@ -48,7 +48,7 @@ def only_event(calendar: icalendar.Calendar) -> icalendar.Event:
 
 
 def message_for(item: Notification, index: int = 0) -> EmailMessage:
-    return cancellation_message(item, recipients(item)[index])
+    return imip.message_for(item, recipients(item)[index])
 
 
 def test_headers_name_the_organizer_the_one_attendee_and_the_canceled_subject() -> None:

@@ -244,7 +244,7 @@ class FakeCopies:
     cancelled: list[str] = field(default_factory=list)
     failing: bool = False
 
-    def cancel_copy(self, notification: Notification, address: str, at: datetime) -> bool:
+    def update_copy(self, notification: Notification, address: str, at: datetime) -> bool:
         if self.failing:
             raise ConnectionError("table storage is unreachable")
         if recipient_key(address) not in self.internal or address in self.cancelled:
