@@ -10,6 +10,9 @@ figure is taken interleaved with its floor and reported as a ratio.
 - cold start: `import function_app` in a fresh interpreter versus importing only the
   third-party modules the app imports at module level (found by walking its import graph).
   Timed inside the subprocess, so interpreter start-up is excluded from both.
+- create latency: `POST /v1.0/me/events` of a meeting with three external attendees versus
+  one transaction (event row, iCalUId index, invitation outbox row) and one queue put with the
+  raw SDK (`devtools/bench_create.py`).
 - fan-out: the mail worker's queue trigger delivering one cancellation to N attendees
   (N = 10, 100, 500) with the maildir transport, versus writing the same N messages with the
   transport alone (`devtools/bench_fanout.py`).
@@ -57,6 +60,7 @@ from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from devtools.azurite import AZURITE_VERSION, TOOLS, Azurite
 from devtools.bench_calendar_view import VIEW_USER_ID, View, measure_view, view_tenant
+from devtools.bench_create import CreateFloor, create_request, timed_create, timed_floor
 from devtools.bench_expansion import Growth, measure_growth, series_event
 from devtools.bench_fanout import SIZES, FanOut, fanout_line, measure_fanout
 from devtools.load import load
@@ -151,6 +155,15 @@ def summary(latency: dict[str, float], cold: dict[str, float]) -> str:
         f"ratio p50 {fmt_ratio(latency['ratio_p50'])}  p99 {fmt_ratio(latency['ratio_p99'])}\n"
         f"cold start      app {cold['app_median_ms']:.1f} ms | "
         f"libraries {cold['libraries_median_ms']:.1f} ms | ratio {fmt_ratio(cold['ratio'])}"
+    )
+
+
+def create_line(creation: Latency) -> str:
+    f = creation.figures()
+    return (
+        f"create latency p50 handler {f['handler_p50_ms']:.2f} ms | floor "
+        f"{f['floor_p50_ms']:.2f} ms | ratio p50 {fmt_ratio(f['ratio_p50'])}  "
+        f"p99 {fmt_ratio(f['ratio_p99'])}"
     )
 
 
@@ -459,6 +472,41 @@ def measure_latency(connection: str, iterations: int, dev_dir: Path) -> Latency:
     return Latency(tuple(handler_ms), tuple(floor_ms))
 
 
+def measure_create(connection: str, iterations: int, dev_dir: Path) -> Latency:
+    """`POST /v1.0/me/events` and its floor, interleaved, in the mailbox `measure_latency`
+    loaded (whose settings the app already holds)."""
+    from cancel.graph import graph_v1
+
+    token = mint(ensure_dev_key(dev_dir), subject_oid=USER_ID, lifetime_seconds=4 * 3600)
+    floor = CreateFloor(connection, CALENDAR_TABLE, QUEUE)
+    handler_ms: list[float] = []
+    floor_ms: list[float] = []
+    try:
+        for number in range(WARMUP + iterations):
+            req = create_request(number, token)
+            if number % 2 == 0:
+                handler = timed_create(graph_v1, req)
+                floor_time = timed_floor(floor, USER_ID, number)
+            else:
+                floor_time = timed_floor(floor, USER_ID, number)
+                handler = timed_create(graph_v1, req)
+            if number >= WARMUP:
+                handler_ms.append(handler)
+                floor_ms.append(floor_time)
+    finally:
+        floor.close()
+    with TableClient.from_connection_string(connection, CALENDAR_TABLE) as table:
+        created = table.query_entities(
+            "PartitionKey eq @mailbox and Kind eq 'outbox' and RowKey ge 'outbox|'",
+            parameters={"mailbox": USER_ID},
+            select=["RowKey"],
+        )
+        invitations = sum(1 for row in created if row["RowKey"].endswith(".invitation"))
+    if invitations < 2 * (WARMUP + iterations):
+        raise RuntimeError(f"{invitations} invitation rows: each create should have one")
+    return Latency(tuple(handler_ms), tuple(floor_ms))
+
+
 # --- fan-out -------------------------------------------------------------------------------------
 
 
@@ -561,6 +609,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(spread("handler", latency.handler_ms))
         print(spread("floor", latency.floor_ms))
 
+        print(f"create latency: {args.iterations} creates per side, interleaved, "
+              f"after {WARMUP} warm-up", flush=True)  # fmt: skip
+        creation = measure_create(emulator.connection_string, args.iterations, Path(dev_dir))
+        print(spread("handler", creation.handler_ms))
+        print(spread("floor", creation.floor_ms))
+
         print(f"fan-out: one cancellation to N = {', '.join(map(str, SIZES))} attendees, "
               f"{args.fanout_rounds} rounds each, worker and transport alone alternating; "
               "maildir transport", flush=True)  # fmt: skip
@@ -597,6 +651,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     latency_figures, cold_figures = latency.figures(), cold.figures()
     print()
     print(summary(latency_figures, cold_figures))
+    print(create_line(creation))
     for result in fanout:
         print(fanout_line(result))
     for case in growth:
@@ -611,6 +666,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         document = {
             "cancel_latency": latency_figures,
             "cold_start": cold_figures,
+            "create_latency": creation.figures(),
             "fan_out": {str(result.attendees): result.figures() for result in fanout},
             "growth": {
                 case.case.label: {
@@ -633,6 +689,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "samples": {
                 "handler_ms": latency.handler_ms,
                 "floor_ms": latency.floor_ms,
+                "create_handler_ms": creation.handler_ms,
+                "create_floor_ms": creation.floor_ms,
                 "app_import_ms": cold.app_ms,
                 "libraries_import_ms": cold.libraries_ms,
                 **{f"fan_out_{r.attendees}_worker_ms": r.worker_ms for r in fanout},
