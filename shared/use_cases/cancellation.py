@@ -12,7 +12,7 @@ import base64
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from shared.calendar.errors import ChangeKeyMismatch, ItemBusy, ItemNotFound, NotOrganizer
@@ -55,6 +55,11 @@ class CancelEvent:
     """The request's `If-Match`: the versions (`@odata.etag`s) the caller's change applies to."""
 
 
+Decide = Callable[[StoredEvent, mailboxes.Target, datetime], EventCancelled]
+"""What a change makes of the event as read (and the target the path names), at a moment;
+raises the caller's refusal (a `GraphError`) instead."""
+
+
 def cancel_event(
     command: CancelEvent,
     caller: Caller,
@@ -64,18 +69,51 @@ def cancel_event(
     queue: NotificationQueue,
     now: Callable[[], datetime],
 ) -> EventCancelled:
+    def decide(stored: StoredEvent, target: mailboxes.Target, at: datetime) -> EventCancelled:
+        return _cancellation(stored, target, command.comment, at)
+
+    return change_event(
+        command.mailbox,
+        command.container,
+        command.event_id,
+        command.if_match,
+        caller,
+        decide,
+        directory=directory,
+        calendars=calendars,
+        queue=queue,
+        now=now,
+    )
+
+
+def change_event(
+    mailbox: MailboxRef,
+    container: Container,
+    event_id: EventAddress | str,
+    if_match: str | None,
+    caller: Caller,
+    decide: Decide,
+    *,
+    directory: Directory,
+    calendars: Calendars,
+    queue: NotificationQueue,
+    now: Callable[[], datetime],
+) -> EventCancelled:
+    """Read the event, `decide` its change, commit it if nobody wrote the event meanwhile (else
+    read and decide again), then queue the pointer to its outbox row unless it is silent.
+    The path of a cancel and of a delete."""
     mailboxes.require(caller, CALENDARS_READ_WRITE)
-    target = mailboxes.target_of(command.event_id)
-    mailboxes.check_syntax(command.mailbox, command.container)
-    owner = mailboxes.resolve(command.mailbox, caller, directory)
+    target = mailboxes.target_of(event_id)
+    mailboxes.check_syntax(mailbox, container)
+    owner = mailboxes.resolve(mailbox, caller, directory)
     # A conflict means another writer changed the event between our read and our commit
     # (on a series master: most often a cancel of another occurrence). Read it again and
     # decide again; a loser of a race for the same item then finds it gone (404).
     for _ in range(MAX_CONFLICTS):
-        stored = mailboxes.locate(owner, command.container, target.event_id, calendars)
-        if not matches(command.if_match, stored.event.change_key):
+        stored = mailboxes.locate(owner, container, target.event_id, calendars)
+        if not matches(if_match, stored.event.change_key):
             raise ChangeKeyMismatch()
-        cancelled = _cancellation(stored, target, command.comment, now())
+        cancelled = decide(stored, target, now())
         try:
             calendars.commit(cancelled)
         except AlreadyNotified:
@@ -133,6 +171,12 @@ def occurrence_cancellation_of(
     """One occurrence cancelled: the master stays and lists it in `cancelledOccurrences`."""
     listed = (*stored.event.cancelled_occurrences, occurrence.id)
     return _recorded(stored, occurrence, comment, at, {"cancelled_occurrences": listed})
+
+
+def removal_of(stored: StoredEvent, at: datetime) -> EventCancelled:
+    """`stored` moved out of the calendar as it is (a new version), telling nobody: a delete of
+    an event without attendees, or of an attendee's own copy. No outbox row, nothing queued."""
+    return replace(_recorded(stored, stored.event, None, at, {}), silent=True)
 
 
 def _recorded(
