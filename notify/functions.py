@@ -1,14 +1,17 @@
 """The mail worker: a queue trigger on the notification queue and a timer that sweeps the outbox.
 
 Both are thin: decode, call the use case with adapters built once per process, log the
-outcome. Poison handling is the use case's: the attempt numbered `maxDequeueCount` ends the
-outbox row `failed` with its reason before the host moves the message to `<queue>-poison`,
-where it stays for inspection or replay (a replayed message is delivered like any other).
+outcome. `deliver_cancellation` delivers every notification the queue points at, invitations
+(`REQUEST`) as well as cancellations; it keeps the name it was registered under, which
+telemetry, tests and the README use. Poison handling is the use case's: the attempt numbered
+`maxDequeueCount` ends the outbox row `failed` with its reason before the host moves the
+message to `<queue>-poison`, where it stays for inspection or replay (a replayed message is
+delivered like any other).
 
 Each invocation is traced (`shared/runtime/telemetry.py`): a delivery is a child of the trace
-context its message carries, so it joins the trace of the cancel that put it; a sweep's re-sends
-carry the sweep's. `context` is the invocation's (the worker passes it to a parameter of that
-name and type); a direct call, as the fan-out benchmark makes, has none.
+context its message carries, so it joins the trace of the cancel (or create) that put it; a
+sweep's re-sends carry the sweep's. `context` is the invocation's (the worker passes it to a
+parameter of that name and type); a direct call, as the fan-out benchmark makes, has none.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ def deliver_cancellation(message: func.QueueMessage, context: func.Context = NO_
         )
         scope.set("delivery.outcome", outcome.value)
         log.info(
-            "cancellation %s of %s: %s", pointer.notification_id, pointer.mailbox, outcome.value
+            "notification %s of %s: %s", pointer.notification_id, pointer.mailbox, outcome.value
         )
 
 

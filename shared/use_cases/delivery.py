@@ -1,4 +1,10 @@
-"""Telling attendees: each recipient's cancellation is sent once, however the message arrives.
+"""Telling attendees: each recipient's notification is sent once, however the message arrives.
+
+One pipeline for both kinds of notification: a cancellation (`CANCEL`) and an invitation
+(`REQUEST`, when a meeting is created). Only two things depend on the kind, and neither is
+here: the message (`message_for`) and what happens to the internal attendee's copy
+(`AttendeeCopies.update_copy`, which cancels it with `cancelled_copy` or creates it with
+`invited_copy`).
 
 The outbox row is the promise to notify; the queue message only points at it and may come
 twice, late, or after a worker died half-way. So delivery state is kept per recipient: a
@@ -11,6 +17,8 @@ maildir transport keeps the first file).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -18,7 +26,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 
-from shared.calendar.model import Event, Notification, NotificationPointer
+from shared.calendar.model import (
+    Event,
+    ItemBody,
+    Location,
+    Notification,
+    NotificationPointer,
+)
 from shared.messages.imip import (
     InvalidRecipient,
     canceled_subject,
@@ -81,7 +95,7 @@ def deliver(
     policy: DeliveryPolicy,
     now: Callable[[], datetime],
 ) -> Outcome:
-    """Send the cancellation the outbox row holds to every recipient not yet reached."""
+    """Send the notification the outbox row holds to every recipient not yet reached."""
     entry = outbox.find(pointer)
     if entry is None:
         log.warning("message for %s points at no outbox row: dropped", pointer)
@@ -227,3 +241,52 @@ def cancelled_copy(event: Event, notification: Notification, stamp: str) -> Even
         update = {"is_cancelled": True, "subject": subject}
     update.update(last_modified_date_time=stamp, change_key=change_key(event.id, stamp))
     return event.model_copy(update=update)
+
+
+def copy_id(mailbox: str, i_cal_u_id: str) -> str:
+    """The id of the copy of a meeting (by its iCalUId) in an attendee's mailbox: the same for
+    every retry, so a copy is written once whoever writes it. The loader (`devtools/load.py`)
+    derives its attendee copies' ids the same way."""
+    digest = hashlib.sha256(f"{mailbox}|event|{i_cal_u_id}".encode()).digest()
+    return "AAMk" + base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def invited_copy(notification: Notification, copy_id: str) -> Event:
+    """An internal attendee's copy of a meeting the organizer created, as Exchange puts it in
+    the attendee's calendar when the invitation arrives: the organizer's meeting under the
+    copy's own id, `isOrganizer: false`, the same iCalUId, organizer and attendees; a series
+    with its pattern, its cancelled occurrences named by the copy's own occurrence ids.
+
+    A pure function of the notification: `createdDateTime`, `lastModifiedDateTime` and the
+    `changeKey` come from the notification's stamp (the moment of the create), so every retry
+    builds the same copy.
+    """
+    if notification.method != "REQUEST":
+        raise ValueError(f"a copy is created from an invitation, not a {notification.method}")
+    stamp = notification.cancelled_at
+    series = notification.recurrence is not None
+    return Event(
+        id=copy_id,
+        i_cal_u_id=notification.i_cal_u_id,
+        subject=notification.subject,
+        body=notification.body or ItemBody(),
+        start=notification.start,
+        end=notification.end,
+        location=notification.location or Location(),
+        is_all_day=notification.is_all_day,
+        is_organizer=False,
+        organizer=notification.organizer,
+        attendees=notification.attendees,
+        type="seriesMaster" if series else "singleInstance",
+        recurrence=notification.recurrence,
+        cancelled_occurrences=tuple(
+            f"OID.{copy_id}.{occurrence.rpartition('.')[2]}"
+            for occurrence in notification.cancelled_occurrences
+        )
+        if series
+        else (),
+        created_date_time=stamp,
+        last_modified_date_time=stamp,
+        change_key=change_key(copy_id, stamp),
+        sequence=notification.sequence,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,16 +17,35 @@ from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from devtools.azurite import Azurite
 from devtools.load import DEMO_TENANT, Loaded, load
-from shared.calendar.model import AnyCalendar, Caller, Event, Me, Notification, NotificationPointer
+from shared.calendar.model import (
+    AnyCalendar,
+    Caller,
+    Event,
+    Me,
+    Notification,
+    NotificationPointer,
+    PatternedRecurrence,
+)
 from shared.runtime.settings import Settings
 from shared.storage.attendee_copies import TableAttendeeCopies
 from shared.storage.outbox import QueueRedelivery, TableOutbox
 from shared.storage.queue import StorageQueue, decode, queue_client
-from shared.storage.tables import TableCalendars, TableDirectory, get_text
+from shared.storage.tables import (
+    TableCalendars,
+    TableDirectory,
+    event_row,
+    get_text,
+    ical_index_row,
+    outbox_row,
+)
 from shared.use_cases.cancellation import CancelEvent, cancel_event
+from shared.use_cases.delivery import copy_id
 
 ADELE = "6e7b768e-07e2-4810-8459-485f84f8f204"
 ALEX = "87d349ed-44d7-43e1-9a83-5f2406dee5bd"
+ADELE_MAIL = "AdeleV@contoso.example"
+MEGAN = "48d31887-5fad-4d73-a9f5-3c356e68a038"
+CREATED = "2026-11-20T10:15:00Z"
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 
 
@@ -66,6 +86,66 @@ class Store:
         return Event.model_validate_json(
             get_text(self.calendar.get_entity(mailbox, f"event|{event_id}"), "Event")
         )
+
+    def partition(self, mailbox: str) -> dict[str, str]:
+        """Every row of a mailbox, by row key: its ETag (what changes when the row is written)."""
+        rows = self.calendar.query_entities("PartitionKey eq @pk", parameters={"pk": mailbox})
+        return {row["RowKey"]: str(row.metadata["etag"]) for row in rows}
+
+    def organize(
+        self, key: str, attendees: list[str], recurrence: dict[str, Any] | None = None
+    ) -> Notification:
+        """What a create of Adele's writes in one transaction: her event, its index row and the
+        invitation's outbox row (built here, so these tests need no create route)."""
+        uid = "040000008200E00074C5B7101A82E008" + hashlib.sha256(key.encode()).hexdigest()
+        event_id = f"AAMkInvite{key}"
+        zone = "Pacific Standard Time"
+        meeting = {
+            "iCalUId": uid,
+            "subject": f"Invitation {key}",
+            "body": {"contentType": "text", "content": "Agenda to follow"},
+            "start": {"dateTime": "2026-12-07T09:00:00.0000000", "timeZone": zone},
+            "end": {"dateTime": "2026-12-07T10:00:00.0000000", "timeZone": zone},
+            "location": {"displayName": "Conf Room Rainier"},
+            "organizer": {"emailAddress": {"name": "Adele Vance", "address": ADELE_MAIL}},
+            "attendees": [
+                {"type": "required", "emailAddress": {"name": "", "address": address}}
+                for address in attendees
+            ],
+            "recurrence": recurrence,
+        }
+        event = Event.model_validate(
+            {
+                **meeting,
+                "id": event_id,
+                "isOrganizer": True,
+                "type": "seriesMaster" if recurrence else "singleInstance",
+                "createdDateTime": CREATED,
+                "lastModifiedDateTime": CREATED,
+                "changeKey": "created",
+            }
+        )
+        invitation = Notification.model_validate(
+            {
+                **meeting,
+                "method": "REQUEST",
+                "id": f"{event_id}.invitation",
+                "mailbox": ADELE,
+                "eventId": event_id,
+                "sequence": 0,
+                "comment": None,
+                "cancelledAt": CREATED,
+            }
+        )
+        placement = self.tenant.calendars[ADELE]["Calendar"]
+        self.calendar.submit_transaction(
+            [
+                ("create", event_row(ADELE, event, placement, "calendar")),
+                ("create", ical_index_row(ADELE, uid, event_id)),
+                ("create", outbox_row(invitation)),
+            ]
+        )
+        return invitation
 
 
 @pytest.fixture
@@ -205,6 +285,128 @@ def test_an_occurrence_cancel_marks_only_that_occurrence_of_the_copy(store: Stor
     assert copy.cancelled_occurrences == (f"OID.{copy_id}.2027-01-11",)
     assert not copy.is_cancelled
     assert copy.subject == "Weekly team sync"
+
+
+def test_an_invitation_creates_an_internal_attendees_copy_once_in_their_default_calendar(
+    store: Store,
+) -> None:
+    invitation = store.organize("single", ["AlexW@contoso.example", "pat@fabrikam.example"])
+    copies = TableAttendeeCopies(store.calendar, store.directory)
+    expected_id = copy_id(ALEX, invitation.i_cal_u_id)
+    before = store.partition(ALEX)
+
+    assert copies.update_copy(invitation, "alexw@CONTOSO.example", NOW)
+
+    after = store.partition(ALEX)
+    assert set(after) - set(before) == {f"event|{expected_id}", f"ical|{invitation.i_cal_u_id}"}
+    assert store.row(ALEX, f"ical|{invitation.i_cal_u_id}")["EventId"] == expected_id
+    row = store.row(ALEX, f"event|{expected_id}")
+    default = store.tenant.calendars[ALEX]["Calendar"]
+    assert (row["Folder"], row["CalendarId"], row["CalendarGroupId"]) == (
+        "calendar",
+        default.calendar_id,
+        default.calendar_group_id,
+    )
+    assert (row["InDefaultCalendar"], row["InDefaultCalendarGroup"]) == (True, True)
+    copy = store.copy(ALEX, expected_id)
+    assert not copy.is_organizer
+    assert (copy.i_cal_u_id, copy.subject, copy.type) == (
+        invitation.i_cal_u_id,
+        "Invitation single",
+        "singleInstance",
+    )
+    assert copy.organizer.email_address.address == "AdeleV@contoso.example"
+    assert [a.email_address.address for a in copy.attendees] == [
+        "AlexW@contoso.example",
+        "pat@fabrikam.example",
+    ]
+    assert copy.created_date_time == CREATED
+    # The calendar reads it as any other event of Alex's default calendar.
+    found = TableCalendars(store.calendar).find_event(ALEX, expected_id)
+    assert found is not None
+    assert found.placement == default
+
+    # A retry, a duplicated message, a second worker: nothing more is written.
+    organizers = store.partition(ADELE)
+    assert not copies.update_copy(invitation, "AlexW@contoso.example", NOW)
+    assert store.partition(ALEX) == after
+    assert not copies.update_copy(invitation, "pat@fabrikam.example", NOW)  # external
+    assert not copies.update_copy(invitation, "AdeleV@contoso.example", NOW)  # the organizer
+    assert store.partition(ADELE) == organizers
+
+
+class ReadBeforeTheOtherWrote(TableAttendeeCopies):
+    """A worker whose index read came just before another worker's create landed."""
+
+    def _row(self, mailbox: str, key: str) -> Any:
+        return None if key.startswith("ical|") else super()._row(mailbox, key)
+
+
+def test_two_workers_creating_the_same_copy_at_once_write_it_once(store: Store) -> None:
+    invitation = store.organize("race", ["AlexW@contoso.example"])
+    assert TableAttendeeCopies(store.calendar, store.directory).update_copy(
+        invitation, "AlexW@contoso.example", NOW
+    )
+    after = store.partition(ALEX)
+
+    late = ReadBeforeTheOtherWrote(store.calendar, store.directory)
+    assert not late.update_copy(invitation, "AlexW@contoso.example", NOW)
+    assert store.partition(ALEX) == after
+
+
+def test_a_copy_an_invitation_created_is_cancelled_by_the_later_cancel_of_the_meeting(
+    store: Store,
+) -> None:
+    invitation = store.organize("lifecycle", ["AlexW@contoso.example", "MeganB@contoso.example"])
+    copies = TableAttendeeCopies(store.calendar, store.directory)
+    assert copies.update_copy(invitation, "AlexW@contoso.example", NOW)
+    assert copies.update_copy(invitation, "MeganB@contoso.example", NOW)
+
+    pointer = store.cancel(invitation.event_id, "Called off")
+    entry = store.outbox.find(pointer)
+    assert entry is not None
+    assert entry.notification.method == "CANCEL"
+    later = NOW + timedelta(hours=1)
+    assert copies.update_copy(entry.notification, "AlexW@contoso.example", later)
+    assert not copies.update_copy(entry.notification, "AlexW@contoso.example", later)
+    # A late duplicate of the invitation does not bring the meeting back.
+    assert not copies.update_copy(invitation, "AlexW@contoso.example", later)
+
+    alex = store.copy(ALEX, copy_id(ALEX, invitation.i_cal_u_id))
+    assert alex.is_cancelled
+    assert alex.subject == "Canceled: Invitation lifecycle"
+    assert alex.last_modified_date_time == "2026-11-24T10:30:00Z"
+    assert not store.copy(MEGAN, copy_id(MEGAN, invitation.i_cal_u_id)).is_cancelled
+
+
+def test_an_invited_series_copy_takes_the_later_cancel_of_one_occurrence(store: Store) -> None:
+    weekly = PatternedRecurrence.model_validate(
+        {
+            "pattern": {"type": "weekly", "daysOfWeek": ["monday"], "firstDayOfWeek": "sunday"},
+            "range": {
+                "type": "numbered",
+                "startDate": "2026-12-07",
+                "numberOfOccurrences": 10,
+                "recurrenceTimeZone": "Pacific Standard Time",
+            },
+        }
+    )
+    invitation = store.organize(
+        "series", ["AlexW@contoso.example"], weekly.model_dump(by_alias=True, mode="json")
+    )
+    copies = TableAttendeeCopies(store.calendar, store.directory)
+    assert copies.update_copy(invitation, "AlexW@contoso.example", NOW)
+    copy_of_alex = copy_id(ALEX, invitation.i_cal_u_id)
+    assert store.copy(ALEX, copy_of_alex).type == "seriesMaster"
+
+    pointer = store.cancel(f"OID.{invitation.event_id}.2026-12-21")
+    entry = store.outbox.find(pointer)
+    assert entry is not None
+    assert copies.update_copy(entry.notification, "AlexW@contoso.example", NOW)
+
+    copy = store.copy(ALEX, copy_of_alex)
+    assert copy.cancelled_occurrences == (f"OID.{copy_of_alex}.2026-12-21",)
+    assert not copy.is_cancelled
 
 
 def test_redelivery_puts_a_base64_pointer_visible_after_its_delay(store: Store) -> None:

@@ -1,4 +1,5 @@
-"""Hand-written fakes of the mail worker's ports, and a notification to deliver.
+"""Hand-written fakes of the mail worker's ports, and notifications to deliver (a cancellation,
+an invitation).
 
 `FakeOutbox` keeps the rules the Table adapter keeps: a claim is a create, or a replace of the
 version read; `finish` never turns a delivered row failed. `FakeTransport` records what it
@@ -18,8 +19,11 @@ from shared.calendar.model import (
     Attendee,
     DateTimeTimeZone,
     EmailAddress,
+    ItemBody,
+    Location,
     Notification,
     NotificationPointer,
+    PatternedRecurrence,
     Recipient,
 )
 from shared.messages.imip import recipient_key
@@ -81,6 +85,28 @@ def notification(
         sequence=3,
         comment=comment,
         cancelled_at="2026-11-24T08:59:30Z",
+    )
+
+
+def invitation(
+    *attendees: Attendee,
+    subject: str = "Quarterly planning",
+    recurrence: PatternedRecurrence | None = None,
+    cancelled_occurrences: tuple[str, ...] = (),
+    time_zone: str = "Pacific Standard Time",
+) -> Notification:
+    """The invitation the create of event `AAMkEvent1` writes (sequence 0, no comment)."""
+    return notification(*attendees, subject=subject, comment=None, time_zone=time_zone).model_copy(
+        update={
+            "method": "REQUEST",
+            "id": "AAMkEvent1.invitation",
+            "sequence": 0,
+            "cancelled_at": "2026-11-20T10:15:00Z",
+            "body": ItemBody(content_type="html", content="<p>Agenda to follow</p>"),
+            "location": Location(display_name="Conf Room Rainier"),
+            "recurrence": recurrence,
+            "cancelled_occurrences": cancelled_occurrences,
+        }
     )
 
 
@@ -240,16 +266,21 @@ class FakeTransport:
 
 @dataclass
 class FakeCopies:
+    """Internal attendees (by `recipient_key`) have copies: an invitation creates one, a
+    cancellation cancels it; each only once, as the Table adapter does."""
+
     internal: set[str] = field(default_factory=set)
     cancelled: list[str] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
     failing: bool = False
 
     def update_copy(self, notification: Notification, address: str, at: datetime) -> bool:
         if self.failing:
             raise ConnectionError("table storage is unreachable")
-        if recipient_key(address) not in self.internal or address in self.cancelled:
+        done = self.created if notification.method == "REQUEST" else self.cancelled
+        if recipient_key(address) not in self.internal or address in done:
             return False
-        self.cancelled.append(address)
+        done.append(address)
         return True
 
 

@@ -6,13 +6,15 @@ from datetime import timedelta
 
 import pytest
 
-from shared.calendar.model import Notification, NotificationPointer
+from shared.calendar.model import Notification, NotificationPointer, PatternedRecurrence
 from shared.use_cases.delivery import (
     DeliveryFailed,
     DeliveryPolicy,
     Outcome,
     cancelled_copy,
+    copy_id,
     deliver,
+    invited_copy,
 )
 from tests.unit.use_cases.delivery_fakes import (
     ORGANIZER,
@@ -23,6 +25,7 @@ from tests.unit.use_cases.delivery_fakes import (
     FakeTransport,
     WorkerKilled,
     attendee,
+    invitation,
     notification,
 )
 from tests.unit.use_cases.fakes import event
@@ -259,3 +262,140 @@ def test_an_occurrence_cancel_marks_the_copys_own_occurrence_once() -> None:
     assert not changed.is_cancelled
     assert changed.subject == copy.subject
     assert cancelled_copy(changed, item, "2026-11-24T09:00:00Z") is None
+
+
+# Invitations: the same pipeline, another method --------------------------------------------
+
+
+WEEKLY = PatternedRecurrence.model_validate(
+    {
+        "pattern": {"type": "weekly", "daysOfWeek": ["monday"], "firstDayOfWeek": "sunday"},
+        "range": {
+            "type": "endDate",
+            "startDate": "2026-12-07",
+            "endDate": "2027-03-29",
+            "recurrenceTimeZone": "Pacific Standard Time",
+        },
+    }
+)
+
+
+def test_an_invitation_goes_to_every_attendee_once_and_creates_each_internal_copy_once() -> None:
+    world = World(invitation())
+
+    assert world.deliver() is Outcome.DELIVERED
+
+    assert [envelope.recipient for envelope, _ in world.transport.sent] == [ALEX, MEGAN, PAT]
+    assert {envelope.sender for envelope, _ in world.transport.sent} == {ORGANIZER}
+    assert world.copies.created == [ALEX, MEGAN]
+    assert world.copies.cancelled == []
+    assert world.row_status == "delivered"
+    assert world.transport.sessions == 1
+
+
+def test_a_redelivered_invitation_sends_nothing_twice_and_creates_no_copy_twice() -> None:
+    world = World(invitation())
+    world.deliver()
+
+    assert world.deliver() is Outcome.ALREADY_DELIVERED
+    world.outbox.rows[world.pointer].status = "pending"  # as if the end was never written
+    assert world.deliver() is Outcome.DELIVERED
+
+    assert [world.transport.count(a) for a in (ALEX, MEGAN, PAT)] == [1, 1, 1]
+    assert world.copies.created == [ALEX, MEGAN]
+
+
+def test_an_invitation_interrupted_by_a_dead_worker_reaches_each_attendee_once() -> None:
+    world = World(invitation())
+    world.transport.kill_after = 1
+    with pytest.raises(WorkerKilled):
+        world.deliver()
+    assert world.outbox.status_of(MEGAN, world.notification) == "sending"
+
+    world.transport.kill_after = None
+    world.clock.advance(LEASE.total_seconds())
+    assert world.deliver(2) is Outcome.DELIVERED
+
+    assert [world.transport.count(a) for a in (ALEX, MEGAN, PAT)] == [1, 1, 1]
+    # Megan's copy was made before the worker died; the one who took over found it made.
+    assert world.copies.created == [ALEX, MEGAN]
+
+
+def test_an_invitation_and_a_later_cancellation_of_it_are_two_rows_each_delivered_once() -> None:
+    world = World(invitation())
+    cancelled = world.outbox.add(notification())
+
+    assert world.deliver() is Outcome.DELIVERED
+    assert world.deliver(pointer=cancelled) is Outcome.DELIVERED
+    assert world.deliver(pointer=cancelled) is Outcome.ALREADY_DELIVERED
+
+    assert [world.transport.count(a) for a in (ALEX, MEGAN, PAT)] == [2, 2, 2]
+    assert world.copies.created == world.copies.cancelled == [ALEX, MEGAN]
+
+
+def test_the_copy_id_is_the_same_for_the_same_mailbox_and_meeting_and_only_then() -> None:
+    uid = invitation().i_cal_u_id
+    mailbox = "87d349ed-44d7-43e1-9a83-5f2406dee5bd"
+
+    assert copy_id(mailbox, uid) == copy_id(mailbox, uid)
+    assert copy_id(mailbox, uid) != copy_id("5fb2a7a6-5f4c-4e2e-a1c4-2b8f3c1de2a1", uid)
+    assert copy_id(mailbox, uid) != copy_id(mailbox, uid + "0")
+    assert copy_id(mailbox, uid).startswith("AAMk")
+    assert "=" not in copy_id(mailbox, uid)
+
+
+def test_an_invited_copy_is_the_organizers_meeting_as_the_attendee_holds_it() -> None:
+    item = invitation(attendee(ALEX, "Alex Wilber"), attendee(PAT, "Pat Jones", "optional"))
+
+    copy = invited_copy(item, "AAMkAlexCopy")
+
+    assert (copy.id, copy.i_cal_u_id) == ("AAMkAlexCopy", item.i_cal_u_id)
+    assert not copy.is_organizer
+    assert not copy.is_cancelled
+    assert copy.type == "singleInstance"
+    assert copy.recurrence is None
+    assert (copy.subject, copy.start, copy.end) == (item.subject, item.start, item.end)
+    assert copy.organizer == item.organizer
+    assert copy.attendees == item.attendees
+    assert copy.body.content == "<p>Agenda to follow</p>"
+    assert copy.location.display_name == "Conf Room Rainier"
+    assert copy.sequence == 0
+    assert copy.created_date_time == copy.last_modified_date_time == item.cancelled_at
+    assert copy == invited_copy(item, "AAMkAlexCopy")  # every retry writes the same copy
+    assert copy.change_key != invited_copy(item, "AAMkMeganCopy").change_key
+
+
+def test_an_invited_copy_of_a_series_is_a_series_with_its_own_cancelled_occurrences() -> None:
+    item = invitation(
+        recurrence=WEEKLY,
+        cancelled_occurrences=("OID.AAMkEvent1.2026-12-14", "OID.AAMkEvent1.2027-01-04"),
+    )
+
+    copy = invited_copy(item, "AAMkAlexCopy")
+
+    assert copy.type == "seriesMaster"
+    assert copy.recurrence == WEEKLY
+    assert copy.cancelled_occurrences == (
+        "OID.AAMkAlexCopy.2026-12-14",
+        "OID.AAMkAlexCopy.2027-01-04",
+    )
+    # A later cancel of another occurrence names the copy's own occurrence, beside them.
+    later = notification(
+        occurrence_id="OID.AAMkEvent1.2027-01-11",
+        original_start="2027-01-11T17:00:00Z",
+        notification_id="OID.AAMkEvent1.2027-01-11",
+    )
+    cancelled = cancelled_copy(copy, later, "2026-12-01T00:00:00Z")
+    assert cancelled is not None
+    assert cancelled.cancelled_occurrences[-1] == "OID.AAMkAlexCopy.2027-01-11"
+
+
+def test_an_all_day_invitation_makes_an_all_day_copy() -> None:
+    item = invitation().model_copy(update={"is_all_day": True})
+
+    assert invited_copy(item, "AAMkAlexCopy").is_all_day
+
+
+def test_only_an_invitation_makes_a_copy() -> None:
+    with pytest.raises(ValueError, match="CANCEL"):
+        invited_copy(notification(), "AAMkAlexCopy")
