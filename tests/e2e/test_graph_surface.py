@@ -374,17 +374,19 @@ def _names(stack: Stack) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("method", "template", "allow"),
     [
-        ("PATCH", "v1.0/me/events/{planning}", "GET"),
-        ("PUT", "beta/users/{user}/calendar/events/{planning}", "GET"),
-        # DELETE of an event and POST of a new one are section 11's Delete and Create; until
-        # they are served, a known path refuses them with 405.
-        ("DELETE", "v1.0/me/events/{planning}", "GET"),
-        ("DELETE", "beta/me/events/{weekly}/instances/{occurrence}", "GET"),
+        # An event takes GET and DELETE (section 11's Delete); updates are not served.
+        ("PATCH", "v1.0/me/events/{planning}", "GET, DELETE"),
+        ("PUT", "beta/users/{user}/calendar/events/{planning}", "GET, DELETE"),
+        ("POST", "beta/me/events/{weekly}/instances/{occurrence}", "GET, DELETE"),
+        ("PATCH", "v1.0/me/calendarView/{planning}", "GET, DELETE"),
         ("GET", "v1.0/me/events/{planning}/cancel", "POST"),
         ("GET", "beta/me/calendarView/{planning}/microsoft.graph.cancel", "POST"),
         ("DELETE", "v1.0/me/events/{weekly}/instances/{occurrence}/cancel", "POST"),
-        ("POST", "v1.0/me/events", "GET"),
+        # A container's `events` takes GET and POST (section 11's Create); a view only GET.
+        ("PUT", "v1.0/me/events", "GET, POST"),
+        ("DELETE", "beta/users/{user}/calendar/events", "GET, POST"),
         ("POST", "v1.0/me/calendarView", "GET"),
+        ("DELETE", "v1.0/me/calendarView", "GET"),
         ("POST", "beta/me/events/{weekly}/instances", "GET"),
         ("PATCH", "v1.0/groups/{group}/calendar/calendarView", "GET"),
     ],
