@@ -1,30 +1,60 @@
-"""The cancellation one attendee receives: a MIME message with text, HTML and iCalendar parts.
+"""The message one attendee receives: a MIME message with text, HTML and iCalendar parts.
 
-RFC 6047 (iMIP) carrying RFC 5546's CANCEL: `METHOD:CANCEL`, the meeting's `UID` (its
-iCalUId), the `SEQUENCE` the cancel incremented, `STATUS:CANCELLED`, the organizer, that one
-attendee, and `RECURRENCE-ID` when a single occurrence is cancelled. The stdlib `email`
-package writes the headers and refuses CR or LF in any of them; texts from the store are made
-single-line first, so a subject with a line break is sent rather than refused. The message is
-a pure function of the notification and the recipient (its Date and DTSTAMP are the moment of
-the cancel), so a re-sent message is the same message.
+RFC 6047 (iMIP) carrying one of RFC 5546's two methods the product sends:
+
+- `CANCEL` (a meeting, or one occurrence, cancelled): `Canceled: <subject>`, the meeting's
+  `UID` (its iCalUId), the `SEQUENCE` the cancel incremented, `STATUS:CANCELLED`,
+  `TRANSP:TRANSPARENT` and `X-MICROSOFT-CDO-BUSYSTATUS:FREE` (so Outlook frees the slot), the
+  organizer, that one attendee, the comment as `DESCRIPTION`, and `RECURRENCE-ID` when a
+  single occurrence is cancelled;
+- `REQUEST` (an invitation, when a meeting is created): the subject as it is, `SEQUENCE`,
+  `STATUS:CONFIRMED`, `LOCATION`, the body as `DESCRIPTION`, the organizer and every attendee
+  (`PARTSTAT=NEEDS-ACTION;RSVP=TRUE`), and for a series its `RRULE` (from Graph's
+  patternedRecurrence) with an `EXDATE` per occurrence already cancelled.
+
+Times are written as the event has them: an all-day event as dates (`VALUE=DATE`, its
+occurrences' `RECURRENCE-ID` too); a timed one in its own zone (`TZID=` the zone's name as the
+event writes it, Windows names included) with a `VTIMEZONE` whose `STANDARD`/`DAYLIGHT`
+rules are `RRULE`s derived from zoneinfo for the year of the event, as Exchange writes them;
+UTC with `Z`; and a zone the product cannot resolve as floating time (no TZID, no `Z`), never
+as a local time labelled UTC. An occurrence's `RECURRENCE-ID` is its original start in the
+series' zone.
+
+The stdlib `email` package writes the headers and refuses CR or LF in any of them; texts from
+the store are made single-line first, so a subject with a line break is sent rather than
+refused. An HTML body is reduced to an allow-list of tags and attributes (no scripts, styles,
+images or event handlers) before it joins the HTML part; the text part and `DESCRIPTION` get
+its text. The message is a pure function of the notification and the recipient (its Date and
+DTSTAMP are the moment of the change), so a re-sent message is the same message.
 """
 
 from __future__ import annotations
 
+import calendar as _calendar
 import hashlib
 import html
 import logging
 import re
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from email import policy
 from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
+from functools import lru_cache
+from html.parser import HTMLParser
+from zoneinfo import ZoneInfo
 
 import icalendar
 
-from shared.calendar.model import Attendee, DateTimeTimeZone, EmailAddress, Notification
+from shared.calendar.model import (
+    Attendee,
+    DateTimeTimeZone,
+    EmailAddress,
+    Notification,
+    PatternedRecurrence,
+)
 from shared.calendar.recurrence import UnknownTimeZone, zone
 
 log = logging.getLogger(__name__)
@@ -33,12 +63,33 @@ CANCELED_PREFIX = "Canceled: "
 PRODID = "-//graph-event-cancel//mail worker//EN"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+_OCCURRENCE_DATE = re.compile(r"\.(\d{4}-\d{2}-\d{2})$")
 _ROLES = {
     "required": "REQ-PARTICIPANT",
     "optional": "OPT-PARTICIPANT",
     "resource": "NON-PARTICIPANT",
 }
-_VTIMEZONE_MARGIN = timedelta(days=366)
+_BYDAY = {
+    "monday": "MO",
+    "tuesday": "TU",
+    "wednesday": "WE",
+    "thursday": "TH",
+    "friday": "FR",
+    "saturday": "SA",
+    "sunday": "SU",
+}
+_ORDINAL = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}
+_FREQ = {
+    "daily": "DAILY",
+    "weekly": "WEEKLY",
+    "absoluteMonthly": "MONTHLY",
+    "relativeMonthly": "MONTHLY",
+    "absoluteYearly": "YEARLY",
+    "relativeYearly": "YEARLY",
+}
+_WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")  # date.weekday() order
+_RULES_SINCE = 1601
+"""The year each VTIMEZONE observance starts in, as Exchange writes them (Windows' epoch)."""
 
 
 class InvalidRecipient(ValueError):
@@ -50,6 +101,13 @@ def canceled_subject(subject: str) -> str:
     if subject.casefold().startswith(CANCELED_PREFIX.casefold()):
         return subject
     return CANCELED_PREFIX + subject
+
+
+def subject_of(notification: Notification) -> str:
+    """The message's subject: the meeting's for an invitation, `Canceled: …` for a cancel."""
+    if notification.method == "REQUEST":
+        return notification.subject
+    return canceled_subject(notification.subject)
 
 
 def recipient_key(address: str) -> str:
@@ -86,11 +144,13 @@ def mail_address(email: EmailAddress) -> Address:
 
 
 def message_id(notification: Notification, recipient: str, domain: str) -> str:
-    """The same Message-ID every time this cancellation goes to this recipient, so a receiver
-    that sees it twice can tell."""
+    """The same Message-ID every time this notification goes to this recipient, so a receiver
+    that sees it twice can tell; an invitation's (`invite.`) never equals a cancellation's
+    (`cancel.`)."""
     seed = f"{notification.mailbox}|{notification.id}|{recipient_key(recipient)}"
     digest = hashlib.sha256(seed.encode()).hexdigest()[:40]
-    return f"<cancel.{digest}@{domain if _DOMAIN.match(domain) else 'cancel.invalid'}>"
+    prefix = "invite" if notification.method == "REQUEST" else "cancel"
+    return f"<{prefix}.{digest}@{domain if _DOMAIN.match(domain) else 'cancel.invalid'}>"
 
 
 def message_for(notification: Notification, attendee: Attendee) -> EmailMessage:
@@ -100,20 +160,20 @@ def message_for(notification: Notification, attendee: Attendee) -> EmailMessage:
         organizer = mail_address(notification.organizer.email_address)
     except InvalidRecipient as error:
         raise ValueError(f"the organizer's address is unusable: {error}") from None
-    cancelled_at = utc(notification.cancelled_at)
+    changed_at = utc(notification.cancelled_at)
 
     message = EmailMessage(policy=policy.SMTP)
     message["From"] = organizer
     message["To"] = to
-    message["Subject"] = single_line(canceled_subject(notification.subject))
-    message["Date"] = format_datetime(cancelled_at)
+    message["Subject"] = single_line(subject_of(notification))
+    message["Date"] = format_datetime(changed_at)
     message["Message-ID"] = message_id(notification, to.addr_spec, organizer.domain)
     message.set_content(text_body(notification), cte="quoted-printable")
     message.add_alternative(html_body(notification), subtype="html", cte="quoted-printable")
     message.add_alternative(
         calendar_text(notification, attendee),
         subtype="calendar",
-        params={"method": "CANCEL"},
+        params={"method": notification.method},
         cte="base64",
     )
     for part in message.iter_parts():
@@ -122,27 +182,69 @@ def message_for(notification: Notification, attendee: Attendee) -> EmailMessage:
     return message
 
 
+# --- the text and HTML parts ---------------------------------------------------------------
+
+
+def _lines(text: str) -> str:
+    """Line breaks as the one kind every format writes its own way."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def comment_text(notification: Notification) -> str:
-    """The comment verbatim, its line breaks as the one kind every format writes its own way."""
-    return (notification.comment or "").replace("\r\n", "\n").replace("\r", "\n")
+    """The comment verbatim, its line breaks normalised."""
+    return _lines(notification.comment or "")
+
+
+def body_text(notification: Notification) -> str:
+    """The meeting's body as text: verbatim for a text body, the text of an HTML one."""
+    body = notification.body
+    if body is None or not body.content.strip():
+        return ""
+    if body.content_type == "html":
+        return _SafeHtml.of(body.content).text
+    return _lines(body.content).strip("\n")
+
+
+def _what_to_say(notification: Notification) -> str:
+    """What the message says besides the facts: the comment of a cancel, the invitation's body."""
+    return (
+        body_text(notification) if notification.method == "REQUEST" else comment_text(notification)
+    )
 
 
 def _headline(notification: Notification) -> str:
+    if notification.method == "REQUEST":
+        if notification.recurrence is not None:
+            return "You have been invited to a recurring meeting."
+        return "You have been invited to a meeting."
     if notification.occurrence_id is not None:
         return "One occurrence of this meeting has been canceled."
     return "This meeting has been canceled."
 
 
 def _day(moment_: datetime) -> str:
-    return f"{moment_:%A, %B} {moment_.day}, {moment_:%Y %H:%M}"
+    return f"{moment_:%A, %B} {moment_.day}, {moment_:%Y}"
+
+
+def _day_and_time(moment_: datetime) -> str:
+    return f"{_day(moment_)} {moment_:%H:%M}"
 
 
 def _when(notification: Notification) -> str:
     start, end = _wall_clock(notification.start), _wall_clock(notification.end)
-    until = f"{end:%H:%M}" if end.date() == start.date() else _day(end)
+    if notification.is_all_day:
+        last = max(end.date() - timedelta(days=1), start.date())  # DTEND is the day after
+        if last == start.date():
+            return f"{_day(start)} (all day)"
+        return f"{_day(start)} - {_day(datetime.combine(last, time()))} (all day)"
+    until = f"{end:%H:%M}" if end.date() == start.date() else _day_and_time(end)
     if notification.end.time_zone != notification.start.time_zone:
         until += f" ({notification.end.time_zone})"
-    return f"{_day(start)} - {until} ({notification.start.time_zone})"
+    return f"{_day_and_time(start)} - {until} ({notification.start.time_zone})"
+
+
+def _where(notification: Notification) -> str:
+    return single_line(notification.location.display_name) if notification.location else ""
 
 
 def _organizer(notification: Notification) -> str:
@@ -157,68 +259,347 @@ def text_body(notification: Notification) -> str:
         "",
         f"Subject: {single_line(notification.subject)}",
         f"When: {_when(notification)}",
-        f"Organizer: {_organizer(notification)}",
     ]
-    comment = comment_text(notification)
-    return "\n".join([*lines, "", comment] if comment else lines) + "\n"
+    if where := _where(notification):
+        lines.append(f"Where: {where}")
+    lines.append(f"Organizer: {_organizer(notification)}")
+    said = _what_to_say(notification)
+    return "\n".join([*lines, "", said] if said else lines) + "\n"
+
+
+def _escaped(text: str) -> str:
+    return html.escape(text, quote=True).replace("\n", "<br>\n")
 
 
 def html_body(notification: Notification) -> str:
-    def escaped(text: str) -> str:
-        return html.escape(text, quote=True).replace("\n", "<br>\n")
-
-    comment = comment_text(notification)
+    facts = [
+        f"<b>Subject:</b> {_escaped(single_line(notification.subject))}",
+        f"<b>When:</b> {_escaped(_when(notification))}",
+    ]
+    if where := _where(notification):
+        facts.append(f"<b>Where:</b> {_escaped(where)}")
+    facts.append(f"<b>Organizer:</b> {_escaped(_organizer(notification))}")
     parts = [
         "<!DOCTYPE html>",
         '<html><head><meta charset="utf-8">',
-        f"<title>{escaped(single_line(canceled_subject(notification.subject)))}</title></head>",
+        f"<title>{_escaped(single_line(subject_of(notification)))}</title></head>",
         "<body>",
-        f"<p>{escaped(_headline(notification))}</p>",
+        f"<p>{_escaped(_headline(notification))}</p>",
         "<p>",
-        f"<b>Subject:</b> {escaped(single_line(notification.subject))}<br>",
-        f"<b>When:</b> {escaped(_when(notification))}<br>",
-        f"<b>Organizer:</b> {escaped(_organizer(notification))}",
+        "<br>\n".join(facts),
         "</p>",
     ]
-    if comment:
-        parts.append(f'<div class="comment">{escaped(comment)}</div>')
+    if notification.method == "CANCEL":
+        if comment := comment_text(notification):
+            parts.append(f'<div class="comment">{_escaped(comment)}</div>')
+    elif (body := notification.body) is not None and body.content.strip():
+        content = (
+            _SafeHtml.of(body.content).html
+            if body.content_type == "html"
+            else _escaped(_lines(body.content))
+        )
+        parts.append(f'<div class="body">{content}</div>')
     return "\n".join([*parts, "</body></html>"]) + "\n"
 
 
+def _tags(names: str) -> frozenset[str]:
+    return frozenset(names.split())
+
+
+_ALLOWED_TAGS = _tags(
+    "a b blockquote br code div em h1 h2 h3 h4 h5 h6 hr i li ol p pre s span strike strong"
+    " sub sup table tbody td tfoot th thead tr u ul"
+)
+_VOID_TAGS = _tags("br hr")
+_DROPPED_WITH_CONTENT = _tags(
+    "script style head title template noscript iframe object svg math textarea select"
+    " noembed noframes frameset"
+)
+_BLOCK_TAGS = _tags("blockquote div h1 h2 h3 h4 h5 h6 hr li ol p pre table tr ul")
+_SAFE_LINK = re.compile(r"^(?:https?:|mailto:)", re.IGNORECASE)
+
+
+class _SafeHtml(HTMLParser):
+    """An HTML body reduced to an allow-list of tags (no attributes but a link's http(s) or
+    mailto `href` and a cell's spans; scripts, styles and their content dropped), and its
+    text for the text part and DESCRIPTION."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self._html: list[str] = []
+        self._text: list[str] = []
+        self._open: list[str] = []
+        self._dropping = 0
+        self._pre = 0
+
+    @classmethod
+    def of(cls, content: str) -> _SafeHtml:
+        parser = cls()
+        parser.feed(content)
+        parser.close()
+        return parser
+
+    @property
+    def html(self) -> str:
+        return "".join([*self._html, *(f"</{tag}>" for tag in reversed(self._open))])
+
+    @property
+    def text(self) -> str:
+        lines = [line.strip() for line in "".join(self._text).split("\n")]
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _DROPPED_WITH_CONTENT:
+            self._dropping += 1
+            return
+        if self._dropping:
+            return
+        if tag in _BLOCK_TAGS or tag == "br":
+            self._text.append("\n- " if tag == "li" else "\n")
+        if tag == "pre":
+            self._pre += 1
+        if tag not in _ALLOWED_TAGS:
+            return
+        kept = "".join(
+            f' {name}="{html.escape(value, quote=True)}"'
+            for name, value in attrs
+            if value is not None and _attribute_allowed(tag, name, value)
+        )
+        self._html.append(f"<{tag}{kept}>")
+        if tag not in _VOID_TAGS:
+            self._open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _DROPPED_WITH_CONTENT:
+            self._dropping = max(0, self._dropping - 1)
+            return
+        if self._dropping:
+            return
+        if tag in _BLOCK_TAGS and tag != "li":
+            self._text.append("\n")
+        if tag == "pre":
+            self._pre = max(0, self._pre - 1)
+        if tag in self._open:
+            while self._open:
+                closed = self._open.pop()
+                self._html.append(f"</{closed}>")
+                if closed == tag:
+                    break
+
+    def handle_data(self, data: str) -> None:
+        if self._dropping:
+            return
+        self._html.append(html.escape(data, quote=False))
+        self._text.append(_lines(data) if self._pre else re.sub(r"\s+", " ", data))
+
+
+def _attribute_allowed(tag: str, name: str, value: str) -> bool:
+    if tag == "a" and name == "href":
+        return bool(_SAFE_LINK.match(value.strip()))
+    if tag in ("td", "th") and name in ("colspan", "rowspan"):
+        return value.isdigit()
+    return False
+
+
+# --- the iCalendar part --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """How the times of one zone are written: in UTC (`Z`), with a TZID, or floating."""
+
+    name: str
+    tz: ZoneInfo | None
+    """None: a zone the product cannot resolve, written as floating time."""
+
+    @property
+    def is_utc(self) -> bool:
+        return self.tz is not None and self.tz.key == "UTC"
+
+    @property
+    def tzid(self) -> str | None:
+        return self.name if self.tz is not None and not self.is_utc else None
+
+    def value(self, wall: datetime) -> datetime:
+        """A wall-clock time in this zone as icalendar should write it (naive + TZID param,
+        or aware UTC)."""
+        return wall.replace(tzinfo=UTC) if self.is_utc else wall
+
+    def params(self) -> dict[str, str]:
+        return {"TZID": self.tzid} if self.tzid else {}
+
+    def local(self, instant: datetime) -> datetime:
+        """A UTC instant as a wall-clock time in this zone (naive)."""
+        assert self.tz is not None
+        return instant.astimezone(self.tz).replace(tzinfo=None)
+
+
+def _clock(name: str) -> _Clock:
+    try:
+        return _Clock(name, zone(name))
+    except UnknownTimeZone:
+        log.warning("unknown time zone %r: the message gives its times as floating time", name)
+        return _Clock(name, None)
+
+
 def calendar_text(notification: Notification, attendee: Attendee) -> str:
-    """The `text/calendar; method=CANCEL` part, made with icalendar."""
+    """The `text/calendar; method=CANCEL|REQUEST` part, made with icalendar."""
+    method = notification.method
     calendar = icalendar.Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
-    calendar.add("method", "CANCEL")
+    calendar.add("method", method)
 
-    start, end = moment(notification.start), moment(notification.end)
+    all_day = notification.is_all_day
+    start_clock, end_clock = (
+        _clock(notification.start.time_zone),
+        _clock(notification.end.time_zone),
+    )
+    start, end = _wall_clock(notification.start), _wall_clock(notification.end)
     event = icalendar.Event()
     event.add("uid", notification.i_cal_u_id)
     event.add("sequence", notification.sequence)
-    event.add("status", "CANCELLED")
+    event.add("status", "CONFIRMED" if method == "REQUEST" else "CANCELLED")
     event.add("dtstamp", utc(notification.cancelled_at))
-    event.add("dtstart", start)
-    event.add("dtend", end)
+    if all_day:
+        event.add("dtstart", start.date())
+        event.add("dtend", max(end.date(), start.date() + timedelta(days=1)))
+    else:
+        event.add("dtstart", start_clock.value(start), parameters=start_clock.params())
+        event.add("dtend", end_clock.value(end), parameters=end_clock.params())
     if notification.occurrence_id is not None:
-        original = notification.original_start
-        event.add("recurrence-id", utc(original) if original else start)
+        _add_recurrence_id(event, notification, start_clock)
+    if method == "REQUEST" and notification.recurrence is not None:
+        event.add("rrule", rrule_of(notification.recurrence, all_day, start_clock))
+        _add_exdates(event, notification, start_clock)
     event.add("summary", notification.subject)
-    comment = comment_text(notification)
-    if comment:
-        event.add("description", comment)
+    if where := _where(notification):
+        event.add("location", where)
+    if description := _what_to_say(notification):
+        event.add("description", description)
+    if method == "CANCEL":
+        event.add("transp", "TRANSPARENT")
+        event.add("x-microsoft-cdo-busystatus", "FREE")
     event.add("organizer", _calendar_address(notification.organizer.email_address))
+    for guest in _invited(notification, attendee):
+        event.add("attendee", guest)
+    calendar.add_component(event)
+    if not all_day:
+        for clock, wall in ((start_clock, start), (end_clock, end)):
+            if clock.tzid and clock.tzid not in {tz["TZID"] for tz in calendar.walk("VTIMEZONE")}:
+                calendar.add_component(vtimezone(clock.tzid, wall))
+        calendar.subcomponents.sort(key=lambda c: c.name != "VTIMEZONE")  # zones first
+    return bytes(calendar.to_ical()).decode("utf-8")
+
+
+def _add_recurrence_id(event: icalendar.Event, notification: Notification, clock: _Clock) -> None:
+    """The occurrence's original start, as the series' DTSTART is written: a date for an
+    all-day series, else a wall-clock time in the series' zone (that of `start`)."""
+    day = _occurrence_date(notification.occurrence_id or "")
+    start = _wall_clock(notification.start)
+    if notification.is_all_day:
+        event.add("recurrence-id", day or start.date())
+        return
+    original = notification.original_start
+    if original is None:
+        wall = start
+    elif clock.tz is None:  # no zone to place the instant in: the date it names, at its time
+        wall = datetime.combine(day, start.time()) if day else start
+    else:
+        wall = clock.local(utc(original))
+    event.add("recurrence-id", clock.value(wall), parameters=clock.params())
+
+
+def _add_exdates(event: icalendar.Event, notification: Notification, clock: _Clock) -> None:
+    days = sorted({d for oid in notification.cancelled_occurrences if (d := _occurrence_date(oid))})
+    if not days:
+        return
+    if notification.is_all_day:
+        event.add("exdate", days)
+        return
+    at = _wall_clock(notification.start).time()
+    values = [clock.value(datetime.combine(day, at)) for day in days]
+    event.add("exdate", values, parameters=clock.params())
+
+
+def _occurrence_date(occurrence_id: str) -> date | None:
+    """The local date an occurrence id (`OID.{masterId}.{YYYY-MM-DD}`) names."""
+    found = _OCCURRENCE_DATE.search(occurrence_id)
+    if found is None:
+        return None
+    try:
+        return date.fromisoformat(found.group(1))
+    except ValueError:
+        return None
+
+
+def rrule_of(
+    recurrence: PatternedRecurrence, all_day: bool, clock: _Clock | None = None
+) -> dict[str, object]:
+    """The RRULE of Graph's patternedRecurrence, for a DTSTART that is the first occurrence.
+
+    A relative pattern of one day is `BYDAY=<ordinal><day>`; of several days, `BYDAY` with
+    `BYSETPOS` (Graph's index picks among all of them). An end date is the last moment of
+    that day: a DATE for an all-day series, else in UTC when DTSTART has a TZID (RFC 5545
+    3.3.10), in UTC for a UTC DTSTART, floating for a floating one.
+    """
+    pattern, span = recurrence.pattern, recurrence.range
+    rule: dict[str, object] = {"freq": _FREQ[pattern.type]}
+    if pattern.interval != 1:
+        rule["interval"] = pattern.interval
+    days = [_BYDAY[day] for day in pattern.days_of_week]
+    if pattern.type == "weekly":
+        rule["byday"] = days
+        rule["wkst"] = _BYDAY[pattern.first_day_of_week]
+    elif pattern.type in ("relativeMonthly", "relativeYearly"):
+        ordinal = _ORDINAL[pattern.index]
+        if len(days) == 1:
+            rule["byday"] = [f"{ordinal}{days[0]}"]
+        else:
+            rule["byday"] = days
+            rule["bysetpos"] = [ordinal]
+    elif pattern.type in ("absoluteMonthly", "absoluteYearly"):
+        rule["bymonthday"] = [pattern.day_of_month]
+    if pattern.type in ("absoluteYearly", "relativeYearly"):
+        rule["bymonth"] = [pattern.month]
+    if span.type == "endDate":
+        rule["until"] = _until(span.end_date, all_day, clock or _Clock("UTC", zone("UTC")))
+    elif span.type == "numbered":
+        rule["count"] = span.number_of_occurrences
+    return rule
+
+
+def _until(end_date: date, all_day: bool, clock: _Clock) -> date | datetime:
+    if all_day:
+        return end_date
+    last = datetime.combine(end_date, time(23, 59, 59))
+    if clock.tz is None:
+        return last
+    return last.replace(tzinfo=clock.tz).astimezone(UTC)
+
+
+def _invited(notification: Notification, attendee: Attendee) -> list[icalendar.vCalAddress]:
+    """A CANCEL names the one attendee it goes to; a REQUEST every attendee of the meeting
+    (RFC 5546 3.2.2), each once and the organizer left out, addresses no mail can go to
+    too (they are the meeting's), but never one with a control character."""
+    if notification.method == "CANCEL":
+        return [_attendee_address(attendee, request=False)]
+    return [
+        _attendee_address(guest, request=True)
+        for guest in recipients(notification)
+        if not _CONTROL.search(guest.email_address.address)
+    ]
+
+
+def _attendee_address(attendee: Attendee, request: bool) -> icalendar.vCalAddress:
     guest = _calendar_address(attendee.email_address)
-    guest.params["ROLE"] = _ROLES[attendee.type]
     if attendee.type == "resource":
         guest.params["CUTYPE"] = "RESOURCE"
-    event.add("attendee", guest)
-    calendar.add_component(event)
-    # Only the span the event needs: zoneinfo's full history would make a VTIMEZONE of kilobytes.
-    calendar.add_missing_timezones(
-        first_date=start.date() - _VTIMEZONE_MARGIN, last_date=end.date() + _VTIMEZONE_MARGIN
-    )
-    return bytes(calendar.to_ical()).decode("utf-8")
+    guest.params["ROLE"] = _ROLES[attendee.type]
+    if request:
+        guest.params["PARTSTAT"] = "NEEDS-ACTION"
+        guest.params["RSVP"] = "TRUE"
+    return guest
 
 
 def _calendar_address(email: EmailAddress) -> icalendar.vCalAddress:
@@ -229,6 +610,143 @@ def _calendar_address(email: EmailAddress) -> icalendar.vCalAddress:
     return address
 
 
+# --- VTIMEZONE -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Observance:
+    """One STANDARD or DAYLIGHT rule of a zone: from `offset_from` to `offset_to` at a local
+    time (in `offset_from`) on the `ordinal`-th (-1: last) `weekday` of `month`; no month
+    for a zone with one offset all year."""
+
+    kind: str  # "STANDARD" or "DAYLIGHT"
+    name: str
+    offset_from: timedelta
+    offset_to: timedelta
+    month: int = 0
+    ordinal: int = 0
+    weekday: int = 0  # date.weekday()
+    at: time = time()
+
+    def first_onset(self) -> datetime:
+        """The onset in 1601 the rule makes (DTSTART is one of its instances, as RFC 5545
+        asks); midnight of 1601-01-01 for a zone without rules."""
+        if not self.month:
+            return datetime(_RULES_SINCE, 1, 1)
+        return datetime.combine(
+            _nth_weekday(_RULES_SINCE, self.month, self.weekday, self.ordinal), self.at
+        )
+
+    def rrule(self) -> dict[str, object] | None:
+        if not self.month:
+            return None
+        return {
+            "freq": "YEARLY",
+            "bymonth": [self.month],
+            "byday": [f"{self.ordinal}{_WEEKDAY_CODES[self.weekday]}"],
+        }
+
+
+def _nth_weekday(year: int, month: int, weekday: int, ordinal: int) -> date:
+    days = _calendar.monthrange(year, month)[1]
+    if ordinal < 0:
+        last = date(year, month, days)
+        return last - timedelta(days=(last.weekday() - weekday) % 7)
+    first = date(year, month, 1)
+    return first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (ordinal - 1))
+
+
+def _offset(tz: ZoneInfo, instant: datetime) -> timedelta:
+    return instant.astimezone(tz).utcoffset() or timedelta()
+
+
+@lru_cache(maxsize=256)
+def _changes(tz: ZoneInfo, year: int) -> tuple[tuple[datetime, timedelta, timedelta], ...]:
+    """Each change of the zone's offset in `year` (UTC): its instant, the offsets before and
+    after. Found day by day, then to the second by bisection."""
+    begins = datetime(year, 1, 1, tzinfo=UTC)
+    try:
+        ends = datetime(year + 1, 1, 1, tzinfo=UTC)
+    except ValueError:
+        ends = datetime(year, 12, 31, 23, 59, tzinfo=UTC)
+    changes: list[tuple[datetime, timedelta, timedelta]] = []
+    day, before = begins, _offset(tz, begins)
+    while day < ends:
+        following = min(day + timedelta(days=1), ends)
+        after = _offset(tz, following)
+        if after != before:
+            low, high = day, following  # the change lies in (low, high]
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                if _offset(tz, middle) == before:
+                    low = middle
+                else:
+                    high = middle
+            changes.append((high.replace(microsecond=0), before, after))
+        day, before = following, after
+    return tuple(changes)
+
+
+def observances(tz: ZoneInfo, at: datetime) -> tuple[Observance, ...]:
+    """The zone's rules in the year of `at` (a wall-clock time), from zoneinfo: its two
+    changes of offset as yearly rules (the change to the larger offset is DAYLIGHT); or, when
+    the offset does not go back and forth twice that year, one STANDARD with the offset in
+    effect at `at`.
+
+    A change on one of the last seven days of its month is read as "last <weekday>", any
+    other as the first to fourth <weekday> (the rules of the EU, the US and most zones are of
+    these kinds; a "fourth Sunday" that is also the last one that year reads as "last").
+    """
+    changes = _changes(tz, at.year)
+    if len(changes) != 2 or changes[0][1] != changes[1][2]:
+        instant = at.replace(tzinfo=tz)
+        offset = instant.utcoffset() or timedelta()
+        return (Observance("STANDARD", instant.tzname() or "", offset, offset),)
+    rules = []
+    for instant, before, after in changes:
+        local = (instant + before).replace(tzinfo=None)
+        days = _calendar.monthrange(local.year, local.month)[1]
+        ordinal = -1 if local.day > days - 7 else (local.day - 1) // 7 + 1
+        rules.append(
+            Observance(
+                kind="DAYLIGHT" if after > before else "STANDARD",
+                name=instant.astimezone(tz).tzname() or "",
+                offset_from=before,
+                offset_to=after,
+                month=local.month,
+                ordinal=ordinal,
+                weekday=local.weekday(),
+                at=local.time(),
+            )
+        )
+    return tuple(sorted(rules, key=lambda rule: rule.kind != "STANDARD"))
+
+
+def vtimezone(tzid: str, at: datetime) -> icalendar.Timezone:
+    """The VTIMEZONE of a zone (IANA or Windows name, written as TZID as given) by its rules
+    in the year of `at` (wall clock); UnknownTimeZone for a name the product cannot resolve."""
+    component = icalendar.Timezone()
+    component.add("tzid", tzid)
+    for rule in observances(zone(tzid), at):
+        part = (
+            icalendar.TimezoneDaylight()
+            if rule.kind == "DAYLIGHT"
+            else icalendar.TimezoneStandard()
+        )
+        part.add("dtstart", rule.first_onset())
+        if (recurrence := rule.rrule()) is not None:
+            part.add("rrule", recurrence)
+        part.add("tzoffsetfrom", rule.offset_from)
+        part.add("tzoffsetto", rule.offset_to)
+        if rule.name:
+            part.add("tzname", rule.name)
+        component.add_component(part)
+    return component
+
+
+# --- times ---------------------------------------------------------------------------------
+
+
 def utc(stamp: str) -> datetime:
     """A UTC instant written as Graph and the outbox write it ("…Z")."""
     moment_ = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
@@ -237,13 +755,3 @@ def utc(stamp: str) -> datetime:
 
 def _wall_clock(value: DateTimeTimeZone) -> datetime:
     return datetime.fromisoformat(value.date_time.removesuffix("Z")).replace(tzinfo=None)
-
-
-def moment(value: DateTimeTimeZone) -> datetime:
-    """A Graph dateTimeTimeZone as an aware datetime in its own zone (Windows names mapped)."""
-    try:
-        tz = zone(value.time_zone)
-    except UnknownTimeZone:
-        log.warning("unknown time zone %r: the cancellation gives times in UTC", value.time_zone)
-        tz = zone("UTC")
-    return _wall_clock(value).replace(tzinfo=tz)

@@ -89,8 +89,8 @@ def test_the_calendar_part_carries_every_property_a_cancel_needs() -> None:
     pacific = ZoneInfo("America/Los_Angeles")  # "Pacific Standard Time", through CLDR's table
     assert event.decoded("DTSTART") == datetime(2026, 12, 3, 15, 0, tzinfo=pacific)
     assert event.decoded("DTEND") == datetime(2026, 12, 3, 16, 0, tzinfo=pacific)
-    assert event["DTSTART"].params["TZID"] == "America/Los_Angeles"
-    assert [tz["TZID"] for tz in calendar.walk("VTIMEZONE")] == ["America/Los_Angeles"]
+    assert event["DTSTART"].params["TZID"] == "Pacific Standard Time"  # as the event names it
+    assert [tz["TZID"] for tz in calendar.walk("VTIMEZONE")] == ["Pacific Standard Time"]
     assert "RECURRENCE-ID" not in event
 
 
@@ -181,9 +181,10 @@ def test_an_address_no_message_can_go_to_is_an_invalid_recipient(address: str) -
         message_for(notification(attendee(address)))
 
 
-def test_an_unknown_time_zone_is_stated_in_utc() -> None:
+def test_an_unknown_time_zone_is_floating_time_never_utc() -> None:
     event = only_event(calendar_of(message_for(notification(time_zone="Nowhere/Atlantis"))))
-    assert event.decoded("DTSTART") == datetime(2026, 12, 3, 15, 0, tzinfo=ZoneInfo("UTC"))
+    assert event.decoded("DTSTART") == datetime(2026, 12, 3, 15, 0)  # naive: floating
+    assert "TZID" not in event["DTSTART"].params
 
 
 def test_recipients_leave_out_the_organizer_and_repeat_no_address() -> None:
