@@ -23,6 +23,7 @@ from shared.calendar.errors import (
     RequestBodyRead,
 )
 from shared.calendar.model import Caller
+from shared.graph.new_event import NewEvent, parse_new_event
 from shared.runtime import telemetry
 from shared.runtime.services import services
 
@@ -63,7 +64,9 @@ class CancelParameters(BaseModel):
         return comment
 
 
-def read_comment(req: func.HttpRequest) -> str | None:
+def read_json_object(req: func.HttpRequest, not_an_object: str) -> list[tuple[str, Any]]:
+    """The members of the JSON object a request carries, in order, duplicates included; what
+    Graph answers for anything else (`not_an_object` when the JSON is not an object)."""
     media_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise MalformedJson()  # what Graph answers for a missing or non-JSON Content-Type
@@ -77,12 +80,17 @@ def read_comment(req: func.HttpRequest) -> str | None:
     except (ValueError, RecursionError):
         raise MalformedJson() from None
     if not isinstance(document, _Object):
-        raise RequestBodyRead(
-            "The request payload must be a JSON object holding the parameters of 'cancel'."
-        )
+        raise RequestBodyRead(not_an_object)
+    return document.pairs
+
+
+def read_comment(req: func.HttpRequest) -> str | None:
+    pairs = read_json_object(
+        req, "The request payload must be a JSON object holding the parameters of 'cancel'."
+    )
     parameters: dict[str, Any] = {}
     names: dict[str, str] = {}
-    for name, value in document.pairs:
+    for name, value in pairs:
         if name.startswith("@"):
             continue  # OData instance annotations describe the payload; they are not parameters
         key = name.lower()
@@ -94,6 +102,50 @@ def read_comment(req: func.HttpRequest) -> str | None:
         return CancelParameters.model_validate(parameters).comment
     except ValidationError as error:
         raise _body_error(error, names) from None
+
+
+MAX_BODY_DEPTH = 32
+"""How deeply objects and arrays may nest in a posted resource (an event needs four)."""
+
+
+def read_new_event(req: func.HttpRequest) -> NewEvent:
+    """The body of a create: Graph's `event` (`shared/graph/new_event.py` checks it), after
+    the checks every body gets and one more: no name twice in any object, no text that is not
+    Unicode (a lone surrogate), no nesting deeper than MAX_BODY_DEPTH."""
+    pairs = read_json_object(
+        req, "The request payload must be a JSON object holding a 'microsoft.graph.event'."
+    )
+    return parse_new_event(_plain(_Object(pairs), "", 0))
+
+
+def _plain(value: Any, name: str, depth: int) -> Any:
+    """A parsed JSON value as dicts and lists, refusing what `read_new_event` refuses."""
+    if depth > MAX_BODY_DEPTH:
+        raise RequestBodyRead(f"The request payload is nested deeper than {MAX_BODY_DEPTH} levels.")
+    if isinstance(value, str):
+        _unicode(value, name)
+        return value
+    if isinstance(value, list):
+        return [_plain(item, name, depth + 1) for item in value]
+    if not isinstance(value, _Object):
+        return value
+    members: dict[str, Any] = {}
+    for key, item in value.pairs:
+        _unicode(key, key)
+        if key in members:
+            raise RequestBodyRead(
+                f"Multiple properties with the name '{key}' were detected in an entry or a "
+                "complex value. In OData, duplicate property names are not allowed."
+            )
+        members[key] = _plain(item, key, depth + 1)
+    return members
+
+
+def _unicode(text: str, name: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestBodyRead(f"The property '{name}' is not valid Unicode text.") from None
 
 
 class _Object:
