@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, cached_property, lru_cache
+from threading import Lock
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil import rrule
@@ -112,16 +113,6 @@ def last_counted(recurrence: PatternedRecurrence, first: datetime) -> datetime |
     return final
 
 
-@lru_cache(maxsize=4096)
-def restarted_rule(
-    recurrence: PatternedRecurrence, begins: datetime, last: datetime
-) -> rrule.rrule:
-    """A pattern's rule restarted at `begins`, ending at `last`: built once per pattern and
-    period (an rrule is immutable, and each iteration of it starts afresh), since a calendar
-    view of this week asks the same periods of the same series again and again."""
-    return rule(recurrence, begins, last)
-
-
 def period_start(recurrence: PatternedRecurrence, day: date) -> date:
     """The first day of the latest period of the pattern that begins on or before `day`.
 
@@ -154,6 +145,14 @@ def _graph_time(moment: datetime) -> str:
     return f"{moment.replace(microsecond=0).isoformat()}.0000000"
 
 
+def _in_calendar(moment: datetime, zone_name: str) -> DateTimeTimeZone:
+    """A wall-clock time as Graph's dateTimeTimeZone; what the model's validator checks (the
+    date within the calendar) is checked here, without parsing back the text just written."""
+    if not FIRST_DAY <= moment.date() <= LAST_DAY:
+        return DateTimeTimeZone(date_time=_graph_time(moment), time_zone=zone_name)  # refused
+    return DateTimeTimeZone.model_construct(date_time=_graph_time(moment), time_zone=zone_name)
+
+
 def _plus(moment: datetime, delta: timedelta) -> datetime | None:
     """`moment + delta`, or None where the calendar ends."""
     try:
@@ -181,6 +180,7 @@ class Series:
         self.first = datetime.combine(self.recurrence.range.start_date, self.time_of_day)
         self.modified = {change.original_date: change for change in master.exceptions}
         self.cancelled = frozenset(master.cancelled_occurrences)
+        self._rules: dict[date, rrule.rrule] = {}
 
     @cached_property
     def last(self) -> datetime:
@@ -196,9 +196,17 @@ class Series:
 
     def _restarted(self, day: date) -> rrule.rrule:
         """The series' rule from the period holding `day` to the series' end; callers stop
-        iterating where their question ends."""
-        begins = datetime.combine(period_start(self.recurrence, day), self.time_of_day)
-        return restarted_rule(self.recurrence, begins, self.last)
+        iterating where their question ends. Built once per period and kept with the series
+        (an rrule is immutable, and each iteration of it starts afresh), since a calendar view
+        of this week asks the same periods of the same series again and again."""
+        begins = period_start(self.recurrence, day)
+        found = self._rules.get(begins)
+        if found is None:
+            if len(self._rules) >= _RULES_PER_SERIES:
+                self._rules.clear()
+            start = datetime.combine(begins, self.time_of_day)
+            found = self._rules[begins] = rule(self.recurrence, start, self.last)
+        return found
 
     def occurrence_id(self, day: date) -> str:
         return f"OID.{self.master.id}.{day.isoformat()}"
@@ -239,8 +247,8 @@ class Series:
                 "recurrence": None,
                 "cancelled_occurrences": (),
                 "exceptions": (),
-                "start": DateTimeTimeZone(date_time=_graph_time(local_start), time_zone=name),
-                "end": DateTimeTimeZone(date_time=_graph_time(local_end), time_zone=name),
+                "start": _in_calendar(local_start, name),
+                "end": _in_calendar(local_end, name),
             }
         )
         change = self.modified.get(day)
@@ -274,6 +282,31 @@ class Series:
             if occurrence is not None:
                 found.append(occurrence)
         return found
+
+
+_RULES_PER_SERIES = 64
+_SERIES_KEPT = 4096
+_series: dict[int, tuple[Event, Series]] = {}
+_series_lock = Lock()
+
+
+def series_of(master: Event) -> Series:
+    """The `Series` of a master, made once for as long as the same master object is in use.
+
+    Storage hands out one parsed `Event` per stored version of a row, so a calendar view that
+    meets the same series again finds its rules already built. Kept by identity (the object
+    itself is held, so its id cannot be reused) and at most `_SERIES_KEPT` of them. A series'
+    only state is a memo of rules (single dict reads and writes), so threads may share it.
+    """
+    kept = _series.get(id(master))
+    if kept is not None and kept[0] is master:
+        return kept[1]
+    series = Series(master)
+    with _series_lock:
+        if len(_series) >= _SERIES_KEPT:
+            del _series[next(iter(_series))]
+        _series[id(master)] = (master, series)
+    return series
 
 
 def span(event: Event) -> tuple[datetime, datetime]:

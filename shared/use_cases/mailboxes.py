@@ -22,7 +22,7 @@ from shared.calendar.model import (
     StoredEvent,
     UserMailbox,
 )
-from shared.calendar.recurrence import Series
+from shared.calendar.recurrence import series_of
 from shared.graph.paths import EventAddress
 from shared.use_cases.ports import Calendars, Directory
 
@@ -135,7 +135,7 @@ def live_occurrence(master: Event, target: Target) -> Event:
     named = target.occurrence
     if named is None or master.type != "seriesMaster" or master.recurrence is None:
         raise ItemNotFound()
-    series = Series(master)
+    series = series_of(master)
     occurrence = (
         None if series.is_cancelled(named.local_date) else series.occurrence(named.local_date)
     )

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from shared.calendar.errors import AccessDenied, ItemNotFound
 from shared.calendar.model import CALENDARS_READ_WRITE, Caller, Container, Event, MailboxRef
-from shared.calendar.recurrence import Series, local_datetime, zone
+from shared.calendar.recurrence import local_datetime, series_of, zone
 from shared.calendar.windows import Window, checked_window
 from shared.graph.paths import EventAddress
 from shared.graph.query import ListOptions
@@ -124,7 +124,7 @@ def _expanded(events: Iterable[Event], window: Window) -> list[Event]:
     found: list[Event] = []
     for event in events:
         if event.type == "seriesMaster" and event.recurrence is not None:
-            found.extend(Series(event).instances(*window))
+            found.extend(series_of(event).instances(*window))
         elif start_of(event) < window[1] and _end_of(event) > window[0]:
             found.append(event)
     return sorted(found, key=start_of)

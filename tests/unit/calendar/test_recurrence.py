@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from shared.calendar.errors import ItemNotFound, NotOrganizer
 from shared.calendar.model import AnyCalendar, DateTimeTimeZone, Event, Me, PatternedRecurrence
-from shared.calendar.recurrence import Series, UnknownTimeZone, period_start, zone
+from shared.calendar.recurrence import Series, UnknownTimeZone, period_start, series_of, zone
 from shared.use_cases.cancellation import CancelEvent, cancel_event
 from shared.use_cases.reading import list_instances, read_event
 from tests.unit.use_cases import fakes
@@ -532,3 +532,17 @@ def test_a_numbered_series_ends_after_its_count_even_asked_far_away() -> None:
     assert [e.id[-10:] for e in series.instances(*window)] == [
         (last - timedelta(weeks=n)).isoformat() for n in (2, 1, 0)
     ]
+
+
+def test_a_series_is_made_once_per_master_object_and_never_shared_between_versions() -> None:
+    weekly = {"type": "weekly", "daysOfWeek": ["monday"]}
+    first = master({"pattern": weekly, "range": {"type": "noEnd", "startDate": "2027-01-04"}})
+    same_text = first.model_copy()
+    cancelled = first.model_copy(update={"cancelled_occurrences": (f"OID.{first.id}.2027-01-11",)})
+    window = (datetime(2027, 1, 1, tzinfo=UTC), datetime(2027, 1, 31, tzinfo=UTC))
+
+    assert series_of(first) is series_of(first)
+    assert series_of(same_text) is not series_of(first)
+    assert len(series_of(first).instances(*window)) == 4
+    assert len(series_of(cancelled).instances(*window)) == 3
+    assert series_of(first).instances(*window) == Series(first).instances(*window)
