@@ -4,6 +4,7 @@ triggers, Azurite behind them, and tables, queue and maildir of the test's own."
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import signal
 import subprocess
@@ -24,13 +25,15 @@ from azure.storage.queue import QueueClient
 from devtools.azurite import Azurite
 from devtools.load import DEMO_TENANT, Loaded, load
 from devtools.tokens import DevKey, mint
-from shared.calendar.model import Event, NotificationPointer
+from shared.calendar.model import Event, Notification, NotificationPointer
 from shared.runtime.settings import Settings
 from shared.storage.queue import decode, encode, queue_client, send_creating
-from shared.storage.tables import get_text
+from shared.storage.tables import event_row, get_text, ical_index_row, outbox_row
+from shared.use_cases.delivery import copy_id
 from tests.e2e.conftest import app_settings, start_host, stop_host
 
 ADELE = "AdeleV@contoso.example"
+CREATED = "2026-11-20T10:15:00Z"
 T = TypeVar("T")
 
 
@@ -112,6 +115,95 @@ class MailStack:
         self.tenant.events[key] = loaded.events[key]
         self.tenant.copies[key] = loaded.copies[key]
         return loaded.events[key][1]
+
+    def invite(
+        self,
+        key: str,
+        subject: str,
+        attendees: list[str],
+        *,
+        put: bool = True,
+        cancelled_dates: tuple[str, ...] = (),
+        **extra: Any,
+    ) -> Notification:
+        """A meeting Adele creates, as the create writes it: her event, its `ical|` index row
+        and the invitation's outbox row in one transaction, then (unless `put` is False: a put
+        that failed) the queue message pointing at the row. Written here rather than through
+        `POST …/events`, so that these tests stand on the worker alone. `extra` is more of the
+        meeting in Graph's names (`recurrence`, `start`, …); `cancelled_dates` are occurrences
+        of a series cancelled already."""
+        adele = self.user(ADELE)
+        uid = "040000008200E00074C5B7101A82E008" + hashlib.sha256(key.encode()).hexdigest()
+        event_id = f"AAMkInvite{key}"
+        meeting = {
+            "iCalUId": uid,
+            "subject": subject,
+            "body": {"contentType": "text", "content": f"Agenda of {subject}"},
+            "start": {"dateTime": "2026-12-14T10:00:00.0000000", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-12-14T10:30:00.0000000", "timeZone": "UTC"},
+            "location": {"displayName": "Conf Room Rainier"},
+            "organizer": {"emailAddress": {"name": "Adele Vance", "address": ADELE}},
+            "attendees": [
+                {"type": "required", "emailAddress": {"name": "", "address": address}}
+                for address in attendees
+            ],
+            "cancelledOccurrences": [f"OID.{event_id}.{day}" for day in cancelled_dates],
+            **extra,
+        }
+        event = Event.model_validate(
+            {
+                **meeting,
+                "id": event_id,
+                "isOrganizer": True,
+                "type": "seriesMaster" if meeting.get("recurrence") else "singleInstance",
+                "createdDateTime": CREATED,
+                "lastModifiedDateTime": CREATED,
+                "changeKey": f"created-{key}",
+            }
+        )
+        invitation = Notification.model_validate(
+            {
+                **meeting,
+                "method": "REQUEST",
+                "id": f"{event_id}.invitation",
+                "mailbox": adele,
+                "eventId": event_id,
+                "sequence": 0,
+                "comment": None,
+                "cancelledAt": CREATED,
+            }
+        )
+        placement = self.tenant.calendars[adele]["Calendar"]
+        client = self.tables.get_table_client(self.settings.calendar_table)
+        client.submit_transaction(
+            [
+                ("create", event_row(adele, event, placement, "calendar")),
+                ("create", ical_index_row(adele, uid, event_id)),
+                ("create", outbox_row(invitation)),
+            ]
+        )
+        if put:
+            self.put(invitation.id)
+        return invitation
+
+    def invited_copy(self, upn: str, invitation: Notification) -> Event | None:
+        """The attendee's copy of an invited meeting, found as a reader finds it (by the
+        `ical|` index row); None when there is none."""
+        mailbox = self.user(upn)
+        index = self.row(mailbox, f"ical|{invitation.i_cal_u_id}")
+        if index is None:
+            return None
+        assert index["EventId"] == copy_id(mailbox, invitation.i_cal_u_id)
+        return self.copy(upn, index["EventId"])
+
+    def events_with(self, upn: str, i_cal_u_id: str) -> int:
+        """How many events of the mailbox carry that iCalUId (a copy made twice would be two)."""
+        client = self.tables.get_table_client(self.settings.calendar_table)
+        rows = client.query_entities(
+            "PartitionKey eq @mailbox and Kind eq 'event' and ICalUId eq @uid",
+            parameters={"mailbox": self.user(upn), "uid": i_cal_u_id},
+        )
+        return len(list(rows))
 
     def row(self, mailbox: str, key: str) -> dict[str, Any] | None:
         client = self.tables.get_table_client(self.settings.calendar_table)

@@ -1,7 +1,9 @@
 """Exactly once per recipient when things go wrong, counted at a real SMTP server.
 
 The worker runs in dev hosts (their own processes) with the smtp transport pointed at an
-aiosmtpd server in this process, which counts what it accepts per recipient.
+aiosmtpd server in this process, which counts what it accepts per recipient. Each fault is
+tried on a cancellation and on an invitation (a create's `REQUEST` outbox row, written by the
+test as the create writes it): the same pipeline, so the same guarantee.
 """
 
 from __future__ import annotations
@@ -42,6 +44,30 @@ def assert_once_each(sink: SmtpSink, addresses: list[str]) -> None:
     counts = {address: sink.count(address) for address in addresses}
     assert counts == dict.fromkeys(addresses, 1)
     assert len(sink.received) == len(addresses)
+
+
+def methods(sink: SmtpSink, address: str) -> list[str]:
+    """The iTIP METHOD of each calendar part the server accepted for `address`."""
+    found = []
+    for received in sink.received:
+        if address.lower() not in (to.lower() for to in received.recipients):
+            continue
+        for part in received.message.walk():
+            if part.get_content_type() == "text/calendar":
+                text = part.get_content()
+                found += [
+                    line.partition(":")[2].strip()
+                    for line in text.splitlines()
+                    if line.upper().startswith("METHOD:")
+                ]
+    return found
+
+
+def assert_invited_once_each(sink: SmtpSink, addresses: list[str]) -> None:
+    """Each attendee exactly one message, and it is an invitation."""
+    assert_once_each(sink, addresses)
+    found = {address: tuple(methods(sink, address)) for address in addresses}
+    assert found == dict.fromkeys(addresses, ("REQUEST",))
 
 
 def test_a_worker_killed_mid_delivery_then_redelivered_sends_each_recipient_once(
@@ -152,3 +178,75 @@ def test_a_recipient_refused_until_the_poison_queue_ends_the_row_failed_with_the
     assert stack.queued() == 0
     assert_once_each(sink, ["AlexW@contoso.example", "MeganB@contoso.example"])
     assert stack.deliveries(event_id)["pat@fabrikam.example"] == "failed"
+
+
+# Invitations -----------------------------------------------------------------------------------
+
+
+def test_an_invitation_whose_worker_was_killed_mid_delivery_reaches_each_attendee_once(
+    make_stack: Callable[[], MailStack], sink: SmtpSink
+) -> None:
+    stack = make_stack()
+    attendees = ["AlexW@contoso.example", "MeganB@contoso.example", *GUESTS]
+    sink.hold_after = 5  # the sixth message is never answered: the worker dies waiting
+    stack.start(smtp(sink))
+    invitation = stack.invite("crowd", "All-hands prep", attendees)
+
+    assert sink.holding.wait(30)
+    stack.kill()
+    assert len(sink.received) == 5
+    assert sorted(stack.deliveries(invitation.id).values()) == ["sending"] + ["sent"] * 5
+
+    sink.hold_after = None
+    stack.put(invitation.id)  # the redelivery, now rather than minutes later
+    stack.start(smtp(sink, MAIL_TIMEOUT_SECONDS="2"))  # a 4 s lease on the dead one's claim
+
+    wait_until(lambda: stack.ended(invitation.id), "the outbox row to end", timeout=60)
+    assert stack.outbox(invitation.id)["Status"] == "delivered"
+    assert_invited_once_each(sink, attendees)
+    assert set(stack.deliveries(invitation.id).values()) == {"sent"}
+    for upn in ("AlexW@contoso.example", "MeganB@contoso.example"):
+        copy = stack.invited_copy(upn, invitation)
+        assert copy is not None
+        assert not copy.is_organizer
+        assert stack.events_with(upn, invitation.i_cal_u_id) == 1
+
+
+def test_the_same_invitation_delivered_three_times_at_once_reaches_each_attendee_once(
+    make_stack: Callable[[], MailStack], sink: SmtpSink
+) -> None:
+    stack = make_stack()
+    attendees = ["AlexW@contoso.example", *GUESTS]
+    invitation = stack.invite("thrice", "Design review", attendees)
+    stack.put(invitation.id)
+    stack.put(invitation.id)
+    assert stack.queued() == 3
+
+    stack.start(smtp(sink, MAIL_TIMEOUT_SECONDS="2"))
+
+    wait_until(lambda: stack.ended(invitation.id), "the outbox row to end", timeout=60)
+    wait_until(lambda: stack.queued() == 0, "every copy of the message to be consumed", 60)
+    assert stack.outbox(invitation.id)["Status"] == "delivered"
+    assert_invited_once_each(sink, attendees)
+    assert stack.events_with("AlexW@contoso.example", invitation.i_cal_u_id) == 1
+
+
+def test_an_invitation_whose_queue_put_failed_is_recovered_by_the_sweeper(
+    make_stack: Callable[[], MailStack], sink: SmtpSink
+) -> None:
+    stack = make_stack()
+    invitation = stack.invite("swept", "Roadmap", PLANNING, put=False)
+    assert stack.outbox(invitation.id)["Status"] == "pending"
+    assert stack.queued() == 0
+
+    stack.start(smtp(sink, SWEEP_AFTER_SECONDS="1"))
+
+    wait_until(lambda: stack.ended(invitation.id), "the outbox row to end", timeout=60)
+    outbox = stack.outbox(invitation.id)
+    assert (outbox["Status"], outbox["Resends"]) == ("delivered", 1)
+    assert_invited_once_each(sink, PLANNING)
+    time.sleep(2.5)  # more sweeps go by: a delivered row is not swept again
+    assert stack.outbox(invitation.id)["Resends"] == 1
+    assert len(sink.received) == 3
+    for upn in ("AlexW@contoso.example", "MeganB@contoso.example"):
+        assert stack.events_with(upn, invitation.i_cal_u_id) == 1
