@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import azure.functions as func
 
-from cancel.http import authenticate, read_comment, respond, time_window
+from cancel.http import authenticate, read_comment, read_new_event, respond, time_window
 from shared.calendar.errors import InvalidVersion
 from shared.calendar.model import Caller, GroupMailbox, Me, UserMailbox
 from shared.graph.paths import EventPath, ListPath, Resource, route, served
@@ -27,6 +27,7 @@ from shared.runtime.services import services, utc_now
 from shared.runtime.telemetry import NO_INVOCATION
 from shared.use_cases import reading
 from shared.use_cases.cancellation import CancelEvent, cancel_event
+from shared.use_cases.creation import CreateEvent, create_event
 from shared.use_cases.deletion import DeleteEvent, delete_event
 
 bp = func.Blueprint()
@@ -167,8 +168,27 @@ def delete(req: func.HttpRequest, resource: EventPath, caller: Caller) -> func.H
 def create(
     req: func.HttpRequest, base: str, resource: ListPath, caller: Caller
 ) -> func.HttpResponse:
-    """`POST` of an event to a container's `events`: 201 and the stored event."""
-    raise NotImplementedError("create: being built (issue 10)")
+    """`POST` of an event to a container's `events`: 201 and the stored event, as `GET`
+    answers it (a retry with the same `transactionId`: the first create's event)."""
+    new = read_new_event(req)
+    ports = services()
+    stored = create_event(
+        CreateEvent(resource.mailbox, resource.container, new),
+        caller,
+        directory=ports.directory,
+        calendars=ports.calendars,
+        queue=telemetry.traced_queue(ports.queue),
+        now=utc_now,
+    )
+    zone = preferred_zone(req.headers.get("prefer"))
+    body = {
+        "@odata.context": f"{base}/$metadata#{_owner(resource, caller)}/events/$entity",
+        **event_json(stored.event, zone_name=zone, select=None),
+    }
+    headers = {} if zone is None else {"Preference-Applied": f'outlook.timezone="{zone}"'}
+    return func.HttpResponse(
+        json.dumps(body), status_code=201, mimetype="application/json", headers=headers
+    )
 
 
 def get(req: func.HttpRequest, base: str, resource: EventPath, caller: Caller) -> func.HttpResponse:

@@ -6,13 +6,16 @@ Calendar table rows, all in the owner's partition (user object id or group id):
   `calendar|<id>`              a calendar
   `event|<id>`                 an event; `Folder` is `calendar` or `deleteditems`
   `ical|<iCalUId>`             index: which event in this mailbox carries that iCalUId
-  `outbox|<id>`                the notification record of one cancellation
+  `outbox|<id>`                the notification record of one cancellation (or, as
+                               `outbox|<event id>.invitation`, of a meeting's invitation)
+  `txn|<sha256 of the id>`     a create's `transactionId`: which event it made
 Directory table rows: `user|<oid>`, `upn|<upn>`, `mail|<address>` (a user, by each key) and
 `group|<id>`; partition and row key are the two halves.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections import OrderedDict
@@ -36,7 +39,7 @@ from shared.calendar.model import (
 )
 from shared.calendar.recurrence import span
 from shared.calendar.windows import Window
-from shared.use_cases.ports import AlreadyNotified, StaleEvent
+from shared.use_cases.ports import AlreadyNotified, EventCreated, StaleEvent, TransactionTaken
 
 # A Table string holds 64 KiB of UTF-16: 16,384 code points always fit, whatever they are.
 _CHUNK = 16_384
@@ -186,6 +189,21 @@ def ical_index_row(mailbox: str, ical_uid: str, event_id: str) -> dict[str, Any]
     return {"PartitionKey": mailbox, "RowKey": f"ical|{ical_uid}", "EventId": event_id}
 
 
+def transaction_key(transaction_id: str) -> str:
+    """A `transactionId` as a row key: any text a client sends (Table keys forbid `/ \\ # ?`
+    and control characters), so its SHA-256 in hex; the row keeps the id itself."""
+    return f"txn|{hashlib.sha256(transaction_id.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+
+def transaction_row(mailbox: str, transaction_id: str, event_id: str) -> dict[str, Any]:
+    return {
+        "PartitionKey": mailbox,
+        "RowKey": transaction_key(transaction_id),
+        "TransactionId": transaction_id,
+        "EventId": event_id,
+    }
+
+
 def upsert_rows(table: TableClient, rows: list[dict[str, Any]]) -> None:
     """Write rows in as few transactions as the service allows (one partition, 100 rows each)."""
     by_partition: dict[str, list[dict[str, Any]]] = {}
@@ -260,6 +278,53 @@ class TableCalendars:
         if not cancelled.silent:
             operations.append(("create", outbox_row(cancelled.notification)))
         self.submit(operations)
+
+    def find_default_calendar(self, mailbox: str) -> Placement | None:
+        """The `mailbox` row names the default calendar and its group (one point read)."""
+        try:
+            with storage_errors():
+                row = self.table.get_entity(mailbox, "mailbox")
+        except ResourceNotFoundError:
+            return None
+        return Placement(
+            calendar_id=row["DefaultCalendarId"],
+            calendar_group_id=row["DefaultCalendarGroupId"],
+            in_default_calendar=True,
+            in_default_calendar_group=True,
+        )
+
+    def find_transaction(self, mailbox: str, transaction_id: str) -> str | None:
+        try:
+            with storage_errors():
+                row = self.table.get_entity(mailbox, transaction_key(transaction_id))
+        except ResourceNotFoundError:
+            return None
+        return str(row["EventId"])
+
+    def create(self, created: EventCreated) -> StoredEvent:
+        """One transaction of new rows only: the event, its iCalUId index, its transaction and
+        its outbox row. A taken transaction id (a row that exists) fails all of them."""
+        mailbox, event = created.mailbox, created.event
+        operations: list[Any] = [
+            ("create", event_row(mailbox, event, created.placement, "calendar")),
+            ("create", ical_index_row(mailbox, event.i_cal_u_id, event.id)),
+        ]
+        if created.transaction_id is not None:
+            operations.append(
+                ("create", transaction_row(mailbox, created.transaction_id, event.id))
+            )
+        if created.notification is not None:
+            operations.append(("create", outbox_row(created.notification)))
+        try:
+            with storage_errors():
+                results = self.table.submit_transaction(operations)
+        except TableTransactionError as error:
+            if error.status_code == 409 and created.transaction_id is not None:
+                first = self.find_transaction(mailbox, created.transaction_id)
+                if first is not None:
+                    raise TransactionTaken(first) from error
+            raise ServiceUnavailable() from error
+        return StoredEvent(mailbox, event, created.placement, str(results[0]["etag"]))
 
     def submit(self, operations: list[Any]) -> None:
         if len(operations) > MAX_OPERATIONS_PER_TRANSACTION:

@@ -15,6 +15,7 @@ from email.message import EmailMessage
 from typing import Literal, Protocol
 
 from shared.calendar.model import (
+    Event,
     EventCancelled,
     Group,
     Notification,
@@ -38,6 +39,27 @@ class AlreadyNotified(StaleEvent):
 
 class QueueUnavailable(Exception):
     """The notification queue refused the message; the outbox row stays pending."""
+
+
+class TransactionTaken(Exception):
+    """A create's `transactionId` is already that of an event of the mailbox (a retry, or the
+    winner of a race of the same create): nothing was written."""
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(event_id)
+        self.event_id = event_id
+
+
+@dataclass(frozen=True)
+class EventCreated:
+    """What a create writes at once: the event in its calendar, the invitation's outbox row
+    (None without attendees) and, given a `transactionId`, the row that keeps it taken."""
+
+    mailbox: str
+    event: Event
+    placement: Placement
+    notification: Notification | None
+    transaction_id: str | None
 
 
 class Directory(Protocol):
@@ -69,6 +91,20 @@ class Calendars(Protocol):
         Raises StaleEvent when the event's ETag no longer matches, AlreadyNotified when the
         outbox row exists.
         """
+        ...
+
+    def find_default_calendar(self, mailbox: str) -> Placement | None:
+        """Where the mailbox's default calendar sits; None when the mailbox has none."""
+        ...
+
+    def find_transaction(self, mailbox: str, transaction_id: str) -> str | None:
+        """The id of the event a create with this `transactionId` made in the mailbox."""
+        ...
+
+    def create(self, created: EventCreated) -> StoredEvent:
+        """Write the new event, its iCalUId index, its transaction and its outbox row in one
+        transaction; the event as stored. Raises TransactionTaken (writing nothing) when the
+        transaction id is taken already."""
         ...
 
 

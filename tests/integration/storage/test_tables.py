@@ -6,6 +6,7 @@ import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -14,8 +15,18 @@ from azure.storage.queue import QueueClient
 
 from devtools.azurite import Azurite
 from devtools.load import DEMO_TENANT, load
-from shared.calendar.model import AnyCalendar, Caller, Me
+from shared.calendar.model import (
+    AnyCalendar,
+    Caller,
+    EmailAddress,
+    Me,
+    NotificationPointer,
+    Placement,
+    Recipient,
+)
+from shared.graph.new_event import parse_new_event
 from shared.runtime.settings import Settings
+from shared.storage.outbox import TableOutbox
 from shared.storage.queue import StorageQueue, decode, queue_client
 from shared.storage.tables import (
     MAX_OPERATIONS_PER_TRANSACTION,
@@ -23,9 +34,11 @@ from shared.storage.tables import (
     TableDirectory,
     get_text,
     put_text,
+    transaction_key,
 )
 from shared.use_cases.cancellation import CancelEvent, cancel_event, cancellation_of
-from shared.use_cases.ports import StaleEvent
+from shared.use_cases.creation import creation_of
+from shared.use_cases.ports import EventCreated, StaleEvent, TransactionTaken
 
 ADELE = "6e7b768e-07e2-4810-8459-485f84f8f204"
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
@@ -148,3 +161,105 @@ def test_long_texts_round_trip_across_properties(
     put_text(row, "Text", text)
     table.create_entity(row)
     assert get_text(table.get_entity("p", "r"), "Text") == text
+
+
+# Creating events ------------------------------------------------------------------------------
+
+
+def _creation(transaction_id: str | None = "7E163156-7762-4BEB-A1C6-729EA81755A7") -> EventCreated:
+    """A meeting of Adele's with two attendees, as `create_event` would commit it."""
+    new = parse_new_event(
+        {
+            "subject": "Create me",
+            "start": {"dateTime": "2026-12-01T09:00:00", "timeZone": "Pacific Standard Time"},
+            "end": {"dateTime": "2026-12-01T10:00:00", "timeZone": "Pacific Standard Time"},
+            "attendees": [{"emailAddress": {"address": "AlexW@contoso.example"}}],
+            **({} if transaction_id is None else {"transactionId": transaction_id}),
+        }
+    )
+    organizer = Recipient(
+        email_address=EmailAddress(name="Adele Vance", address="AdeleV@contoso.example")
+    )
+    placement = Placement("AAMkCal", "AAMkGrp", True, True)
+    return creation_of(ADELE, placement, organizer, new, NOW)
+
+
+def _partition(tables: TableServiceClient, settings: Settings) -> list[dict[str, Any]]:
+    calendar = tables.get_table_client(settings.calendar_table)
+    return sorted(
+        (
+            dict(row)
+            for row in calendar.query_entities("PartitionKey eq @p", parameters={"p": ADELE})
+        ),
+        key=lambda row: str(row["RowKey"]),
+    )
+
+
+def test_a_create_writes_event_index_transaction_and_outbox_rows_at_once(
+    settings: Settings, tables: TableServiceClient
+) -> None:
+    load(json.loads(DEMO_TENANT.read_text()), settings)
+    calendars = TableCalendars(tables.get_table_client(settings.calendar_table))
+    created = _creation()
+    assert created.transaction_id is not None
+    before = {row["RowKey"] for row in _partition(tables, settings)}
+
+    stored = calendars.create(created)
+
+    event = created.event
+    assert stored.etag
+    assert calendars.find_event(ADELE, event.id) == stored
+    assert calendars.find_transaction(ADELE, created.transaction_id) == event.id
+    rows = {row["RowKey"]: row for row in _partition(tables, settings)}
+    assert set(rows) - before == {
+        f"event|{event.id}",
+        f"ical|{event.i_cal_u_id}",
+        transaction_key(created.transaction_id),
+        f"outbox|{event.id}.invitation",
+    }
+    assert rows[f"ical|{event.i_cal_u_id}"]["EventId"] == event.id
+    assert rows[transaction_key(created.transaction_id)]["TransactionId"] == created.transaction_id
+    outbox = TableOutbox(tables.get_table_client(settings.calendar_table))
+    entry = outbox.find(NotificationPointer(ADELE, f"{event.id}.invitation"))
+    assert entry is not None
+    assert (entry.status, entry.notification.method) == ("pending", "REQUEST")
+
+
+def test_a_taken_transaction_id_writes_nothing(
+    settings: Settings, tables: TableServiceClient
+) -> None:
+    load(json.loads(DEMO_TENANT.read_text()), settings)
+    calendars = TableCalendars(tables.get_table_client(settings.calendar_table))
+    first = _creation("same")
+    calendars.create(first)
+    before = _partition(tables, settings)
+
+    second = _creation("same")
+    with pytest.raises(TransactionTaken) as taken:
+        calendars.create(second)
+
+    assert taken.value.event_id == first.event.id
+    assert _partition(tables, settings) == before  # not the event, index or outbox row either
+    assert calendars.find_event(ADELE, second.event.id) is None
+
+
+def test_any_transaction_id_is_a_valid_key_and_none_is_no_row(
+    settings: Settings, tables: TableServiceClient
+) -> None:
+    load(json.loads(DEMO_TENANT.read_text()), settings)
+    calendars = TableCalendars(tables.get_table_client(settings.calendar_table))
+    odd = "a/b\\c#d?e\x01 " + "é" * 200
+    calendars.create(_creation(odd))
+    assert calendars.find_transaction(ADELE, odd) is not None
+    before = len(_partition(tables, settings))
+    calendars.create(_creation(None))
+    assert len(_partition(tables, settings)) == before + 3  # event, index, outbox
+
+
+def test_the_default_calendar_is_read_from_the_mailbox_row(
+    settings: Settings, tables: TableServiceClient
+) -> None:
+    loaded = load(json.loads(DEMO_TENANT.read_text()), settings)
+    calendars = TableCalendars(tables.get_table_client(settings.calendar_table))
+    assert calendars.find_default_calendar(ADELE) == loaded.calendars[ADELE]["Calendar"]
+    assert calendars.find_default_calendar("00000000-0000-4000-8000-000000000000") is None

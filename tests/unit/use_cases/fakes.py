@@ -34,9 +34,11 @@ from shared.use_cases.ports import (
     AlreadyNotified,
     Calendars,
     Directory,
+    EventCreated,
     NotificationQueue,
     QueueUnavailable,
     StaleEvent,
+    TransactionTaken,
 )
 
 TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
@@ -218,6 +220,18 @@ class FakeCalendars:
         self.lists: list[tuple[str, Window | None]] = []
         self.after_find: Callable[[str, str], None] | None = None
         self._etag_counter = 0
+        self.default_calendars: dict[str, Placement] = {}
+        self.calendar_rows: dict[tuple[str, str], Placement] = {}
+        self.transactions: dict[tuple[str, str], str] = {}
+        self.ical_index: dict[tuple[str, str], str] = {}
+        self.created: list[EventCreated] = []
+        self.before_create: Callable[[EventCreated], None] | None = None
+
+    def add_mailbox(self, mailbox: str, *calendars: Placement) -> None:
+        """A mailbox's rows: its default calendar (`in_default_calendar()`) and `calendars`."""
+        self.default_calendars[mailbox] = in_default_calendar()
+        for placement in (in_default_calendar(), *calendars):
+            self.calendar_rows[(mailbox, placement.calendar_id)] = placement
 
     def _next_etag(self) -> str:
         self._etag_counter += 1
@@ -241,7 +255,9 @@ class FakeCalendars:
         return found
 
     def find_calendar(self, mailbox: str, calendar_id: str) -> Placement | None:
-        """A calendar is where some event of the mailbox is placed (the fakes keep no rows)."""
+        """A calendar row of `add_mailbox`, or where some event of the mailbox is placed."""
+        if (mailbox, calendar_id) in self.calendar_rows:
+            return self.calendar_rows[(mailbox, calendar_id)]
         return next(
             (
                 s.placement
@@ -277,6 +293,33 @@ class FakeCalendars:
             self.events[key] = after
         self.outbox[outbox_key] = cancelled.notification
         self.committed.append(cancelled)
+
+    def find_default_calendar(self, mailbox: str) -> Placement | None:
+        return self.default_calendars.get(mailbox)
+
+    def find_transaction(self, mailbox: str, transaction_id: str) -> str | None:
+        return self.transactions.get((mailbox, transaction_id))
+
+    def create(self, created: EventCreated) -> StoredEvent:
+        """All rows or none, as the transaction: a taken transaction id writes nothing."""
+        if self.before_create is not None:
+            self.before_create(created)
+        mailbox, event = created.mailbox, created.event
+        taken = (mailbox, created.transaction_id or "")
+        if created.transaction_id is not None and taken in self.transactions:
+            raise TransactionTaken(self.transactions[taken])
+        if (mailbox, event.id) in self.events or (
+            created.notification is not None and (mailbox, created.notification.id) in self.outbox
+        ):
+            raise AssertionError("a create's rows exist already")  # ids are random
+        stored = self.put(StoredEvent(mailbox, event, created.placement, ""))
+        self.ical_index[(mailbox, event.i_cal_u_id)] = event.id
+        if created.transaction_id is not None:
+            self.transactions[taken] = event.id
+        if created.notification is not None:
+            self.outbox[(mailbox, created.notification.id)] = created.notification
+        self.created.append(created)
+        return stored
 
 
 @dataclass
