@@ -6,7 +6,10 @@ mailbox: `ical|<iCalUId>` names it, `event|<id>` holds it.
 - An invitation (`REQUEST`) creates it: `delivery.invited_copy` under `delivery.copy_id`, in
   the attendee's default calendar (the `mailbox` row names it), the copy and its index row in
   one transaction of creates, so a retry, a duplicated message or a racing worker writes
-  nothing twice. An index row already there means the copy was made: nothing is written.
+  nothing twice. An index row already there means the copy was made. Then the organizer's
+  event is read once more and the copy brought up to it (`delivery.reconciled_copy`): a
+  cancellation committed before the copy existed found nothing to cancel, and one committed
+  after this read finds the copy. Nothing is written when the copy is up to date.
 - A cancellation (`CANCEL`) changes it with `delivery.cancelled_copy`, written back only if
   nobody wrote it since it was read.
 """
@@ -14,7 +17,7 @@ mailbox: `ical|<iCalUId>` names it, `event|<id>` holds it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +34,7 @@ from shared.storage.tables import (
     ical_index_row,
     write_if_unchanged,
 )
-from shared.use_cases.delivery import cancelled_copy, copy_id, invited_copy
+from shared.use_cases.delivery import cancelled_copy, copy_id, invited_copy, reconciled_copy
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +58,39 @@ class TableAttendeeCopies:
         user = self.directory.find_user_by_mail(address)
         if user is None or user.id == notification.mailbox:
             return False
+        stamp = at.astimezone(UTC).isoformat().replace("+00:00", "Z")
         if notification.method == "REQUEST":
-            return self._create(user.id, notification)
-        return self._cancel(user.id, notification, address, at)
+            return self._invite(user.id, notification, stamp)
+        return self._cancel(user.id, notification, address, stamp)
 
-    def _create(self, mailbox: str, notification: Notification) -> bool:
-        if self._row(mailbox, f"ical|{notification.i_cal_u_id}") is not None:
-            return False  # made by an earlier attempt (or the attendee has the meeting already)
-        placement = self._default_calendar(mailbox)
-        if placement is None:
-            log.warning("user %s has no default calendar: no copy of %s", mailbox, notification.id)
-            return False
-        copy = invited_copy(notification, copy_id(mailbox, notification.i_cal_u_id))
+    def _invite(self, mailbox: str, notification: Notification, stamp: str) -> bool:
+        index = self._row(mailbox, f"ical|{notification.i_cal_u_id}")
+        if index is not None:  # made by an earlier attempt (or the attendee has the meeting)
+            created, event_id = False, str(index["EventId"])
+        else:
+            placement = self._default_calendar(mailbox)
+            if placement is None:
+                log.warning(
+                    "user %s has no default calendar: no copy of %s", mailbox, notification.id
+                )
+                return False
+            copy = invited_copy(notification, copy_id(mailbox, notification.i_cal_u_id))
+            created, event_id = self._create(mailbox, copy, placement), copy.id
+        # Read only now that the copy exists: a cancellation committed after this read finds it.
+        row = self._row(notification.mailbox, f"event|{notification.event_id}")
+        organizers = None
+        if row is not None and row["Folder"] == "calendar":
+            organizers = Event.model_validate_json(get_text(row, "Event"))
+        changed = self._rewrite(
+            mailbox,
+            event_id,
+            lambda copy: reconciled_copy(copy, organizers, stamp),
+            f"the copy of {notification.id} in {mailbox} kept changing; not brought up to date",
+        )
+        return created or changed
+
+    def _create(self, mailbox: str, copy: Event, placement: Placement) -> bool:
+        """The copy and its index row at once; False when another worker made them first."""
         try:
             self.table.submit_transaction(
                 [
@@ -76,7 +100,7 @@ class TableAttendeeCopies:
             )
         except TableTransactionError as error:
             if error.status_code == 409:
-                return False  # another worker made it between the read and the write
+                return False
             raise
         return True
 
@@ -86,17 +110,31 @@ class TableAttendeeCopies:
             return None
         return self.calendars.find_calendar(mailbox, row["DefaultCalendarId"])
 
-    def _cancel(self, mailbox: str, notification: Notification, address: str, at: datetime) -> bool:
+    def _cancel(self, mailbox: str, notification: Notification, address: str, stamp: str) -> bool:
         index = self._row(mailbox, f"ical|{notification.i_cal_u_id}")
         if index is None:
             return False
-        stamp = at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return self._rewrite(
+            mailbox,
+            index["EventId"],
+            lambda copy: cancelled_copy(copy, notification, stamp),
+            f"the copy of {address} kept changing; not cancelled",
+        )
+
+    def _rewrite(
+        self,
+        mailbox: str,
+        event_id: str,
+        change: Callable[[Event], Event | None],
+        giving_up: str,
+    ) -> bool:
+        """Write `change` of the copy back if nobody wrote it since it was read; False when
+        there is no copy in the calendar or nothing to change."""
         for _ in range(_WRITE_TRIES):
-            row = self._row(mailbox, f"event|{index['EventId']}")
+            row = self._row(mailbox, f"event|{event_id}")
             if row is None or row["Folder"] != "calendar":
                 return False  # the attendee removed it already
-            copy = Event.model_validate_json(get_text(row, "Event"))
-            changed = cancelled_copy(copy, notification, stamp)
+            changed = change(Event.model_validate_json(get_text(row, "Event")))
             if changed is None:
                 return False
             placement = Placement(
@@ -110,4 +148,4 @@ class TableAttendeeCopies:
             )
             if write_if_unchanged(self.table, replacement, row.metadata["etag"]):  # type: ignore[attr-defined]
                 return True
-        raise RuntimeError(f"the copy of {address} kept changing; not cancelled")
+        raise RuntimeError(giving_up)

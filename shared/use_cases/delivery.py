@@ -290,3 +290,28 @@ def invited_copy(notification: Notification, copy_id: str) -> Event:
         change_key=change_key(copy_id, stamp),
         sequence=notification.sequence,
     )
+
+
+def reconciled_copy(copy: Event, organizers: Event | None, stamp: str) -> Event | None:
+    """A copy an invitation made, brought up to the organizer's meeting as it is now; None when
+    it is up to date already.
+
+    A cancellation the worker delivers before the invitation has made the copy finds no copy to
+    change (the two messages may run side by side, or the invitation's be swept late), so the
+    invitation looks at the organizer's event once its copy exists: gone from the organizer's
+    calendar (`organizers` None) or cancelled, the copy is cancelled as `cancelled_copy` would
+    have; occurrences the organizer cancelled meanwhile are cancelled in the copy too.
+    """
+    if organizers is None or organizers.is_cancelled:
+        subject = canceled_subject(copy.subject)
+        if copy.is_cancelled and subject == copy.subject:
+            return None
+        update: dict[str, object] = {"is_cancelled": True, "subject": subject}
+    else:
+        own = (f"OID.{copy.id}.{o.rpartition('.')[2]}" for o in organizers.cancelled_occurrences)
+        missing = tuple(o for o in own if o not in copy.cancelled_occurrences)
+        if not missing:
+            return None
+        update = {"cancelled_occurrences": (*copy.cancelled_occurrences, *missing)}
+    update.update(last_modified_date_time=stamp, change_key=change_key(copy.id, stamp))
+    return copy.model_copy(update=update)

@@ -409,6 +409,47 @@ def test_an_invited_series_copy_takes_the_later_cancel_of_one_occurrence(store: 
     assert not copy.is_cancelled
 
 
+def test_a_cancel_delivered_before_the_invitation_made_the_copy_still_cancels_it(
+    store: Store,
+) -> None:
+    invitation = store.organize("overtaken", ["AlexW@contoso.example"])
+    copies = TableAttendeeCopies(store.calendar, store.directory)
+    pointer = store.cancel(invitation.event_id, "Called off")
+    entry = store.outbox.find(pointer)
+    assert entry is not None
+    assert not copies.update_copy(entry.notification, "AlexW@contoso.example", NOW)  # no copy yet
+
+    later = NOW + timedelta(minutes=1)
+    assert copies.update_copy(invitation, "AlexW@contoso.example", later)
+
+    copy = store.copy(ALEX, copy_id(ALEX, invitation.i_cal_u_id))
+    assert copy.is_cancelled
+    assert copy.subject == "Canceled: Invitation overtaken"
+    after = store.partition(ALEX)
+    assert not copies.update_copy(invitation, "AlexW@contoso.example", later)
+    assert not copies.update_copy(entry.notification, "AlexW@contoso.example", later)
+    assert store.partition(ALEX) == after
+
+
+def test_an_occurrence_cancelled_before_the_invitation_made_the_copy_is_cancelled_in_it(
+    store: Store,
+) -> None:
+    daily = {
+        "pattern": {"type": "daily"},
+        "range": {"type": "numbered", "startDate": "2026-12-07", "numberOfOccurrences": 5},
+    }
+    invitation = store.organize("skipped", ["AlexW@contoso.example"], daily)
+    copies = TableAttendeeCopies(store.calendar, store.directory)
+    store.cancel(f"OID.{invitation.event_id}.2026-12-09")
+
+    assert copies.update_copy(invitation, "AlexW@contoso.example", NOW)
+
+    copy_of_alex = copy_id(ALEX, invitation.i_cal_u_id)
+    copy = store.copy(ALEX, copy_of_alex)
+    assert copy.cancelled_occurrences == (f"OID.{copy_of_alex}.2026-12-09",)
+    assert not copy.is_cancelled
+
+
 def test_redelivery_puts_a_base64_pointer_visible_after_its_delay(store: Store) -> None:
     connection, name = store.settings.storage_connection, store.settings.notification_queue
     pointer = NotificationPointer(ADELE, "AAMkEvent")

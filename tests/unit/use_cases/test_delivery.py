@@ -15,6 +15,7 @@ from shared.use_cases.delivery import (
     copy_id,
     deliver,
     invited_copy,
+    reconciled_copy,
 )
 from tests.unit.use_cases.delivery_fakes import (
     ORGANIZER,
@@ -399,3 +400,37 @@ def test_an_all_day_invitation_makes_an_all_day_copy() -> None:
 def test_only_an_invitation_makes_a_copy() -> None:
     with pytest.raises(ValueError, match="CANCEL"):
         invited_copy(notification(), "AAMkAlexCopy")
+
+
+def test_a_copy_made_after_the_meeting_was_cancelled_is_brought_up_to_it_once() -> None:
+    copy = invited_copy(invitation(), "AAMkAlexCopy")
+    stamp = "2026-11-24T09:00:00Z"
+
+    assert reconciled_copy(copy, invited_copy(invitation(), "AAMkEvent1"), stamp) is None
+    gone = reconciled_copy(copy, None, stamp)  # left the organizer's calendar
+    assert gone is not None
+    assert (gone.is_cancelled, gone.subject) == (True, "Canceled: Quarterly planning")
+    assert (gone.last_modified_date_time, gone.created_date_time) == (stamp, copy.created_date_time)
+    assert gone.change_key != copy.change_key
+    assert reconciled_copy(gone, None, stamp) is None
+
+
+def test_occurrences_the_organizer_cancelled_before_the_copy_existed_are_cancelled_in_it() -> None:
+    item = invitation(recurrence=WEEKLY, cancelled_occurrences=("OID.AAMkEvent1.2026-12-14",))
+    copy = invited_copy(item, "AAMkAlexCopy")
+    organizers = invited_copy(item, "AAMkEvent1").model_copy(
+        update={
+            "is_organizer": True,
+            "cancelled_occurrences": ("OID.AAMkEvent1.2026-12-14", "OID.AAMkEvent1.2027-01-11"),
+        }
+    )
+
+    changed = reconciled_copy(copy, organizers, "2026-11-24T09:00:00Z")
+
+    assert changed is not None
+    assert changed.cancelled_occurrences == (
+        "OID.AAMkAlexCopy.2026-12-14",
+        "OID.AAMkAlexCopy.2027-01-11",
+    )
+    assert not changed.is_cancelled
+    assert reconciled_copy(changed, organizers, "2026-11-24T09:00:00Z") is None
