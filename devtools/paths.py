@@ -12,7 +12,10 @@ from shared.graph.paths import allowed_methods, parse, served
 
 OWNERS = ("me", "users/{user}", "groups/{group}")
 SHAPES = {
-    "": "the events (or, for calendarView, events and occurrences in a window) of the container",
+    "": (
+        "the events of the container, and POST creates one there; calendarView: GET only, "
+        "events and occurrences in a window"
+    ),
     "/{id}": "one event, series master, occurrence or exception (`OID.{master}.{date}`)",
     "/{id}/cancel": "cancel it (`microsoft.graph.cancel` is the same action)",
     "/{id}/microsoft.graph.cancel": "",

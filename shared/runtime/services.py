@@ -55,8 +55,12 @@ def services() -> Services:
     config = settings()
     tables = config.storage.table_service(**HTTP_STORAGE_POLICY)
     return Services(
-        directory=TableDirectory(tables.get_table_client(config.directory_table)),
-        calendars=TableCalendars(tables.get_table_client(config.calendar_table)),
+        directory=TableDirectory(
+            tables.get_table_client(config.directory_table), config.directory_cache_seconds
+        ),
+        calendars=TableCalendars(
+            tables.get_table_client(config.calendar_table), config.directory_cache_seconds
+        ),
         queue=StorageQueue(queue_client(config.storage, config.notification_queue)),
         tokens=TokenValidator(config.auth),
     )
@@ -83,7 +87,9 @@ def delivery_services() -> DeliveryServices:
     config, mail = settings(), mail_settings()
     tables = config.storage.table_service()  # the SDK's patient default: nobody waits on it
     calendar = tables.get_table_client(config.calendar_table)
-    directory = TableDirectory(tables.get_table_client(config.directory_table))
+    directory = TableDirectory(
+        tables.get_table_client(config.directory_table), config.directory_cache_seconds
+    )
     queue = queue_client(config.storage, config.notification_queue)
     return DeliveryServices(
         outbox=TableOutbox(calendar),

@@ -132,6 +132,9 @@ class Settings:
     directory_table: str
     notification_queue: str
     auth: AuthSettings
+    directory_cache_seconds: float = 60
+    """`DIRECTORY_CACHE_SECONDS`: how long users, groups and calendars' placements read from
+    storage are kept in memory (0: not at all)."""
 
     @property
     def storage_connection(self) -> str:
@@ -147,6 +150,7 @@ class Settings:
             directory_table=env.get("DIRECTORY_TABLE", "directory"),
             notification_queue=env.get("NOTIFICATION_QUEUE", "event-cancellations"),
             auth=AuthSettings.from_env(env),
+            directory_cache_seconds=max(0.0, _number(env, "DIRECTORY_CACHE_SECONDS", 60)),
         )
 
 

@@ -39,6 +39,7 @@ from shared.calendar.model import (
 )
 from shared.calendar.recurrence import span
 from shared.calendar.windows import Window
+from shared.storage.remembered import Remembered
 from shared.use_cases.ports import AlreadyNotified, EventCreated, StaleEvent, TransactionTaken
 
 # A Table string holds 64 KiB of UTF-16: 16,384 code points always fit, whatever they are.
@@ -219,11 +220,13 @@ def upsert_rows(table: TableClient, rows: list[dict[str, Any]]) -> None:
 
 
 class TableCalendars:
-    """The `Calendars` port on one Table: point reads and one transaction per cancel."""
+    """The `Calendars` port on one Table: point reads and one transaction per change. Where a
+    mailbox's calendars sit is kept for `keep_seconds` (`shared/storage/remembered.py`)."""
 
-    def __init__(self, table: TableClient) -> None:
+    def __init__(self, table: TableClient, keep_seconds: float = 0) -> None:
         self.table = table
         self.parsed = ParsedEvents()
+        self.kept: Remembered[tuple[str, str], Placement] = Remembered(keep_seconds)
 
     def find_event(self, mailbox: str, event_id: str) -> StoredEvent | None:
         try:
@@ -234,6 +237,9 @@ class TableCalendars:
         return None if row["Folder"] != "calendar" else stored_event(mailbox, row, self.parsed)
 
     def find_calendar(self, mailbox: str, calendar_id: str) -> Placement | None:
+        return self.kept.get((mailbox, calendar_id), lambda: self._calendar(mailbox, calendar_id))
+
+    def _calendar(self, mailbox: str, calendar_id: str) -> Placement | None:
         try:
             with storage_errors():
                 row = self.table.get_entity(mailbox, f"calendar|{calendar_id}")
@@ -280,7 +286,11 @@ class TableCalendars:
         self.submit(operations)
 
     def find_default_calendar(self, mailbox: str) -> Placement | None:
-        """The `mailbox` row names the default calendar and its group (one point read)."""
+        """The `mailbox` row names the default calendar and its group (one point read, kept
+        for `keep_seconds`)."""
+        return self.kept.get(("mailbox", mailbox), lambda: self._default_calendar(mailbox))
+
+    def _default_calendar(self, mailbox: str) -> Placement | None:
         try:
             with storage_errors():
                 row = self.table.get_entity(mailbox, "mailbox")
@@ -343,12 +353,17 @@ class TableCalendars:
 
 
 class TableDirectory:
-    """The `Directory` port: users by object id or UPN, groups by id, each a point read."""
+    """The `Directory` port: users by object id or UPN, groups by id, each a point read, what
+    was found kept for `keep_seconds` (`shared/storage/remembered.py`)."""
 
-    def __init__(self, table: TableClient) -> None:
+    def __init__(self, table: TableClient, keep_seconds: float = 0) -> None:
         self.table = table
+        self.kept: Remembered[tuple[str, str], Mapping[str, Any]] = Remembered(keep_seconds)
 
     def _row(self, partition: str, key: str) -> Mapping[str, Any] | None:
+        return self.kept.get((partition, key), lambda: self._read(partition, key))
+
+    def _read(self, partition: str, key: str) -> Mapping[str, Any] | None:
         try:
             with storage_errors():
                 return self.table.get_entity(partition, key)

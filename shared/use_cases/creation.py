@@ -1,17 +1,18 @@
 """Creating an event (DESIGN.md section 11): `POST {owner}/events` and the calendars' `events`.
 
 The caller's mailbox (the route's, as for every other use case) is the organizer's. One create
-is at most three point reads (the default calendar or the named one, a `transactionId`'s
-earlier create, the organizer in the directory), one transaction and, for a meeting, one
-queue put: the event row, its `ical|` index row, its `txn|` row and the invitation's outbox
-row (`method: REQUEST`) commit together, so a meeting is never stored without the promise to
-invite its attendees; the queue message only points at the outbox row, and if the put fails
-the sweeper re-sends it (as for a cancel).
+is at most two point reads (the default calendar or the named one, the organizer in the
+directory; both kept by the adapters for a while, so most creates make none), one transaction
+and, for a meeting, one queue put: the event row, its `ical|` index row, its `txn|` row and
+the invitation's outbox row (`method: REQUEST`) commit together, so a meeting is never
+stored without the promise to invite its attendees; the queue message only points at the
+outbox row, and if the put fails the sweeper re-sends it (as for a cancel).
 
 `transactionId` makes a create idempotent within the mailbox: a create whose transaction id
 is taken answers the event the first create made, whatever its own body says (as Graph
-does). Two racing creates with the same one both try to commit; the transaction row makes the
-loser's transaction fail, and the loser answers the winner's event. If that event has since
+does). It is not looked up beforehand: every create tries to commit, and the transaction row
+makes a repeat's (or the loser's of a race) transaction fail with nothing written; the
+transaction row then names the first event, which is the answer. If that event has since
 been deleted (or cancelled), the retry is 404: the transaction id stays spent.
 """
 
@@ -96,11 +97,6 @@ def create_event(
     mailboxes.check_syntax(command.mailbox, command.container)
     owner = mailboxes.resolve(command.mailbox, caller, directory)
     placement = _placement(owner, command.container, calendars)
-    transaction = command.event.transaction_id
-    if transaction is not None:
-        first = calendars.find_transaction(owner, transaction)
-        if first is not None:
-            return _first_event(owner, first, calendars)
     organizer = _organizer(command.mailbox, owner, directory)
     created = creation_of(owner, placement, organizer, command.event, now(), random_bytes)
     try:

@@ -97,10 +97,6 @@ class Calendars(Protocol):
         """Where the mailbox's default calendar sits; None when the mailbox has none."""
         ...
 
-    def find_transaction(self, mailbox: str, transaction_id: str) -> str | None:
-        """The id of the event a create with this `transactionId` made in the mailbox."""
-        ...
-
     def create(self, created: EventCreated) -> StoredEvent:
         """Write the new event, its iCalUId index, its transaction and its outbox row in one
         transaction; the event as stored. Raises TransactionTaken (writing nothing) when the

@@ -263,3 +263,34 @@ def test_the_default_calendar_is_read_from_the_mailbox_row(
     calendars = TableCalendars(tables.get_table_client(settings.calendar_table))
     assert calendars.find_default_calendar(ADELE) == loaded.calendars[ADELE]["Calendar"]
     assert calendars.find_default_calendar("00000000-0000-4000-8000-000000000000") is None
+
+
+@pytest.mark.parametrize("keep_seconds", [0, 60])
+def test_what_the_directory_and_calendars_found_is_kept_for_the_setting_s_period(
+    settings: Settings, tables: TableServiceClient, keep_seconds: float
+) -> None:
+    """Rows deleted after a first read: found again only when kept (`DIRECTORY_CACHE_SECONDS`)."""
+    loaded = load(json.loads(DEMO_TENANT.read_text()), settings)
+    directory_table = tables.get_table_client(settings.directory_table)
+    calendar_table = tables.get_table_client(settings.calendar_table)
+    directory = TableDirectory(directory_table, keep_seconds)
+    calendars = TableCalendars(calendar_table, keep_seconds)
+    trips = loaded.calendars[ADELE]["Trips"]
+    upn = "adelev@contoso.example"
+    first = (
+        directory.find_user(upn),
+        calendars.find_default_calendar(ADELE),
+        calendars.find_calendar(ADELE, trips.calendar_id),
+    )
+    assert None not in first
+
+    directory_table.delete_entity("upn", upn)
+    calendar_table.delete_entity(ADELE, "mailbox")
+    calendar_table.delete_entity(ADELE, f"calendar|{trips.calendar_id}")
+    again = (
+        directory.find_user(upn),
+        calendars.find_default_calendar(ADELE),
+        calendars.find_calendar(ADELE, trips.calendar_id),
+    )
+
+    assert again == (first if keep_seconds else (None, None, None))

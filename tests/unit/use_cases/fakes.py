@@ -297,9 +297,6 @@ class FakeCalendars:
     def find_default_calendar(self, mailbox: str) -> Placement | None:
         return self.default_calendars.get(mailbox)
 
-    def find_transaction(self, mailbox: str, transaction_id: str) -> str | None:
-        return self.transactions.get((mailbox, transaction_id))
-
     def create(self, created: EventCreated) -> StoredEvent:
         """All rows or none, as the transaction: a taken transaction id writes nothing."""
         if self.before_create is not None:

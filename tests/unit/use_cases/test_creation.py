@@ -436,7 +436,7 @@ def test_transaction_ids_are_per_mailbox_and_distinct_ones_are_distinct_events(
 
 
 def test_the_loser_of_a_race_answers_the_winners_event(world: World) -> None:
-    """Both read no transaction; the other create commits first; ours fails and reads it."""
+    """The other create commits first; ours fails as a whole and answers the first event."""
     winner: list[StoredEvent] = []
 
     def race(created: EventCreated) -> None:
