@@ -13,9 +13,9 @@ figure is taken interleaved with its floor and reported as a ratio.
 - create latency: `POST /v1.0/me/events` of a meeting with three external attendees versus
   one transaction (event row, iCalUId index, invitation outbox row) and one queue put with the
   raw SDK (`devtools/bench_create.py`).
-- fan-out: the mail worker's queue trigger delivering one cancellation to N attendees
-  (N = 10, 100, 500) with the maildir transport, versus writing the same N messages with the
-  transport alone (`devtools/bench_fanout.py`).
+- fan-out: the mail worker's queue trigger delivering one cancellation, and one invitation, to
+  N attendees (N = 10, 100, 500) with the maildir transport, versus writing the same N messages
+  with the transport alone (`devtools/bench_fanout.py`).
 - growth: `instances` and `GET` of a daily series without end, over long windows and far from
   its start, versus the point read of its master (`devtools/bench_expansion.py`).
 - calendar view: one week of a mailbox of 1,000 events (20 weekly series among them) through
@@ -62,7 +62,7 @@ from devtools.azurite import AZURITE_VERSION, TOOLS, Azurite
 from devtools.bench_calendar_view import VIEW_USER_ID, View, measure_view, view_tenant
 from devtools.bench_create import CreateFloor, create_request, timed_create, timed_floor
 from devtools.bench_expansion import Growth, measure_growth, series_event
-from devtools.bench_fanout import SIZES, FanOut, fanout_line, measure_fanout
+from devtools.bench_fanout import METHODS, SIZES, FanOut, fanout_line, measure_fanout
 from devtools.load import load
 from devtools.tokens import dev_auth_settings, ensure_dev_key, mint
 from shared.runtime.settings import Settings
@@ -514,7 +514,7 @@ def run_fanout(connection: str, mail_dir: Path, rounds: int) -> list[FanOut]:
     """The worker in this process, on the storage the latency run set up, writing to a maildir."""
     os.environ.update(MAIL_TRANSPORT="maildir", MAIL_MAILDIR=str(mail_dir / "worker"))
     with TableClient.from_connection_string(connection, CALENDAR_TABLE) as table:
-        return measure_fanout(table, USER_ID, UPN, mail_dir, rounds)
+        return measure_fanout(table, USER_ID, UPN, mail_dir, rounds, methods=METHODS)
 
 
 # --- growth --------------------------------------------------------------------------------------
@@ -615,13 +615,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(spread("handler", creation.handler_ms))
         print(spread("floor", creation.floor_ms))
 
-        print(f"fan-out: one cancellation to N = {', '.join(map(str, SIZES))} attendees, "
+        print(f"fan-out: one cancellation and one invitation to N = "
+              f"{', '.join(map(str, SIZES))} attendees, "
               f"{args.fanout_rounds} rounds each, worker and transport alone alternating; "
               "maildir transport", flush=True)  # fmt: skip
         fanout = run_fanout(emulator.connection_string, Path(mail_dir), args.fanout_rounds)
         for result in fanout:
-            print(spread(f"worker {result.attendees}", result.worker_ms))
-            print(spread(f"alone {result.attendees}", result.transport_ms))
+            print(spread(f"{result.label}worker {result.attendees}", result.worker_ms))
+            print(spread(f"{result.label}alone {result.attendees}", result.transport_ms))
 
         print(f"growth: a daily series without end, {args.growth_rounds} calls per case",
               flush=True)  # fmt: skip
@@ -667,7 +668,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cancel_latency": latency_figures,
             "cold_start": cold_figures,
             "create_latency": creation.figures(),
-            "fan_out": {str(result.attendees): result.figures() for result in fanout},
+            "fan_out": {result.key: result.figures() for result in fanout},
             "growth": {
                 case.case.label: {
                     "occurrences": case.case.occurrences,
@@ -693,8 +694,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "create_floor_ms": creation.floor_ms,
                 "app_import_ms": cold.app_ms,
                 "libraries_import_ms": cold.libraries_ms,
-                **{f"fan_out_{r.attendees}_worker_ms": r.worker_ms for r in fanout},
-                **{f"fan_out_{r.attendees}_transport_ms": r.transport_ms for r in fanout},
+                **{f"fan_out_{r.key}_worker_ms": r.worker_ms for r in fanout},
+                **{f"fan_out_{r.key}_transport_ms": r.transport_ms for r in fanout},
                 **{f"calendar_view_{v.key}_handler_ms": v.handler_ms for v in views},
                 **{f"calendar_view_{v.key}_floor_ms": v.floor_ms for v in views},
             },
