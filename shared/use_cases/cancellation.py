@@ -215,6 +215,8 @@ def _recorded(
         sequence=sequence,
         comment=comment,
         cancelled_at=stamp,
+        is_all_day=cancelled.is_all_day,
+        location=cancelled.location,
     )
     leaves = cancelled.id == event.id
     return EventCancelled(stored, updated, leaves_calendar=leaves, notification=notification)
