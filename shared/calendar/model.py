@@ -157,6 +157,9 @@ class Event(GraphModel):
     is_all_day: bool = False
     is_cancelled: bool = False
     is_organizer: bool
+    response_status: ResponseStatus | None = None
+    """The mailbox owner's response; when not stored, Graph's for who they are: `organizer`
+    on the organizer's event, `notResponded` on an attendee's copy."""
     organizer: Recipient
     attendees: tuple[Attendee, ...] = ()
     type: EventType = "singleInstance"
@@ -178,6 +181,9 @@ class Event(GraphModel):
         del graph["sequence"]
         graph.pop("exceptions", None)
         graph.setdefault("recurrence", None)
+        if self.response_status is None:
+            response = "organizer" if self.is_organizer else "notResponded"
+            graph["responseStatus"] = {"response": response, "time": ResponseStatus().time}
         return graph
 
 

@@ -31,6 +31,7 @@ from msgraph.generated.models.recurrence_pattern import RecurrencePattern
 from msgraph.generated.models.recurrence_pattern_type import RecurrencePatternType
 from msgraph.generated.models.recurrence_range import RecurrenceRange
 from msgraph.generated.models.recurrence_range_type import RecurrenceRangeType
+from msgraph.generated.models.response_type import ResponseType
 from msgraph.generated.users.item.events.item.cancel.cancel_post_request_body import (
     CancelPostRequestBody,
 )
@@ -133,6 +134,8 @@ def test_a_weekly_all_day_meeting_from_create_to_delete(
     assert created.id
     assert created.i_cal_u_id
     assert created.is_organizer is True
+    assert created.response_status is not None
+    assert created.response_status.response == ResponseType.Organizer
 
     invitations = new_messages(stack, already, 3)
     assert addressed(invitations) == everyone
@@ -152,6 +155,8 @@ def test_a_weekly_all_day_meeting_from_create_to_delete(
         assert listed.value is not None
         (copy,) = [e for e in listed.value if e.i_cal_u_id == created.i_cal_u_id]
         assert copy.is_organizer is False
+        assert copy.response_status is not None
+        assert copy.response_status.response == ResponseType.NotResponded
         assert copy.subject == "Team offsite planning"
         assert copy.id is not None
         copies[upn] = copy.id

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared.calendar.model import DateTimeTimeZone, Event
+from shared.calendar.model import DateTimeTimeZone, Event, ResponseStatus
 from shared.calendar.recurrence import Series
 from shared.graph.representation import PROPERTIES, event_json, preferred_zone
 from tests.unit.use_cases import fakes
@@ -317,3 +317,19 @@ def test_preferred_zone_is_read_as_written(header: str, expected: str) -> None:
 )
 def test_absent_or_unknown_preferred_zone_is_none(header: str | None) -> None:
     assert preferred_zone(header) is None
+
+
+def test_the_response_status_is_the_organizer_s_or_not_responded_unless_stored() -> None:
+    organizer = pacific_series()
+    copy = organizer.model_copy(update={"is_organizer": False})
+    accepted = copy.model_copy(
+        update={"response_status": ResponseStatus(response="accepted", time="2027-01-02T10:00:00Z")}
+    )
+    bodies = [event_json(e, zone_name=None, select=None) for e in (organizer, copy, accepted)]
+
+    assert [body["responseStatus"] for body in bodies] == [
+        {"response": "organizer", "time": "0001-01-01T00:00:00Z"},
+        {"response": "notResponded", "time": "0001-01-01T00:00:00Z"},
+        {"response": "accepted", "time": "2027-01-02T10:00:00Z"},
+    ]
+    assert "responseStatus" in PROPERTIES
