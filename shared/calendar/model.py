@@ -171,6 +171,8 @@ class Event(GraphModel):
     created_date_time: str
     last_modified_date_time: str
     change_key: str
+    transaction_id: str | None = None
+    """The `transactionId` the organizer's create carried (Graph returns it on that event)."""
     sequence: int = 0
     """iCalendar SEQUENCE of the meeting (not a Graph property; never returned by GET)."""
     exceptions: tuple[ModifiedOccurrence, ...] = ()

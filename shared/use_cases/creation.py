@@ -176,6 +176,7 @@ def creation_of(
         created_date_time=stamp,
         last_modified_date_time=stamp,
         change_key=change_key(event_id, stamp),
+        transaction_id=new.transaction_id,
         sequence=0,
     )
     notification = None if not event.attendees else invitation_of(owner, event)

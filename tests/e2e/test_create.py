@@ -340,6 +340,7 @@ def test_a_retried_create_answers_the_first_event(stack: Stack) -> None:
     before = stack.snapshot()
     again = created(create(stack, meeting(transactionId=TRANSACTION, subject="Changed my mind")))
     assert again == first
+    assert first["transactionId"] == TRANSACTION  # returned, as Graph's example shows
     assert stack.snapshot() == before  # nothing written, nothing queued
     assert len(_event_rows(stack, "Design review")) == 1
     assert _event_rows(stack, "Changed my mind") == []
