@@ -57,16 +57,6 @@ COPY_ID = "AAMkMeganCopy="
 """Megan's copy of Adele's meeting, in Megan's mailbox."""
 
 
-class Calendars(FakeCalendars):
-    """The fake calendars, writing no outbox row for a silent change, as `TableCalendars`."""
-
-    def commit(self, cancelled: EventCancelled) -> None:
-        outbox = dict(self.outbox)
-        super().commit(cancelled)
-        if cancelled.silent:
-            self.outbox = outbox
-
-
 def meeting(**changes: object) -> Event:
     return fakes.event().model_copy(update=changes)
 
@@ -105,7 +95,7 @@ class World:
             groups=[fakes.group(members=[ORGANIZER_ID])],
         )
     )
-    calendars: Calendars = field(default_factory=Calendars)
+    calendars: FakeCalendars = field(default_factory=FakeCalendars)
     queue: FakeQueue = field(default_factory=FakeQueue)
 
     def put(self, item: Event | None = None, mailbox: str = ORGANIZER_ID) -> StoredEvent:
