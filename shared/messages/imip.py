@@ -30,7 +30,9 @@ DTSTAMP are the moment of the change), so a re-sent message is the same message.
 
 from __future__ import annotations
 
+import binascii
 import calendar as _calendar
+import copy
 import hashlib
 import html
 import logging
@@ -40,13 +42,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from email import policy
 from email.errors import MessageError
 from email.headerregistry import Address
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
 from functools import lru_cache
 from html.parser import HTMLParser
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
+from icalendar.parser import Contentline
 
 from shared.calendar.model import (
     Attendee,
@@ -155,31 +159,120 @@ def message_id(notification: Notification, recipient: str, domain: str) -> str:
 
 def message_for(notification: Notification, attendee: Attendee) -> EmailMessage:
     """The message for one attendee. InvalidRecipient when the attendee's address is not one."""
-    to = mail_address(attendee.email_address)
-    try:
-        organizer = mail_address(notification.organizer.email_address)
-    except InvalidRecipient as error:
-        raise ValueError(f"the organizer's address is unusable: {error}") from None
-    changed_at = utc(notification.cancelled_at)
+    mail_address(attendee.email_address)  # an unusable attendee is named before the organizer
+    return Notice(notification).message(attendee)
 
-    message = EmailMessage(policy=policy.SMTP)
-    message["From"] = organizer
-    message["To"] = to
-    message["Subject"] = single_line(subject_of(notification))
-    message["Date"] = format_datetime(changed_at)
-    message["Message-ID"] = message_id(notification, to.addr_spec, organizer.domain)
-    message.set_content(text_body(notification), cte="quoted-printable")
-    message.add_alternative(html_body(notification), subtype="html", cte="quoted-printable")
-    message.add_alternative(
-        calendar_text(notification, attendee),
-        subtype="calendar",
-        params={"method": notification.method},
-        cte="base64",
+
+BOUNDARY_PREFIX = "=" * 15
+"""As the email package writes a boundary. Quoted-printable writes `=` as `=3D` and base64
+has no run of `=`, so no part can hold a line that looks like one."""
+
+
+def boundary_of(notification: Notification) -> str:
+    """The multipart boundary of the notification's messages: the same on every send, so a
+    re-sent message is the same bytes (the email package would draw a random one)."""
+    seed = f"{notification.mailbox}|{notification.id}|{notification.method}"
+    digest = int(hashlib.sha256(seed.encode()).hexdigest()[:16], 16)
+    return f"{BOUNDARY_PREFIX}{digest % 10**19:019d}=="
+
+
+_ATTENDEE_MARK = "ATTENDEE:mailto:attendee@attendee.invalid\r\n"
+"""Where a cancellation's one attendee goes in its calendar text, as icalendar writes such an
+attendee (never folded, and on a line of its own: no value holds a bare CRLF)."""
+
+
+class Notice:
+    """What the messages of one notification share, made once for all its recipients: the
+    organizer, subject and date headers, the text and HTML parts, and the calendar part (an
+    invitation's lists every attendee, so it is the same for all of them; a cancellation's
+    differs in its one ATTENDEE line only, written into the rest made once).
+
+    `message(attendee)` is the message `message_for` makes, byte for byte. The parts are shared
+    by the messages made from one notice and never changed, so they may be written out by
+    several threads at once. ValueError when the organizer's address is unusable.
+    """
+
+    def __init__(self, notification: Notification) -> None:
+        self.notification = notification
+        try:
+            self.organizer = mail_address(notification.organizer.email_address)
+        except InvalidRecipient as error:
+            raise ValueError(f"the organizer's address is unusable: {error}") from None
+        self._from = _header("From", self.organizer)
+        self._subject = _header("Subject", single_line(subject_of(notification)))
+        self._date = _header("Date", format_datetime(utc(notification.cancelled_at)))
+        self._version = _header("MIME-Version", "1.0")
+        self._class = _header("Content-Class", "urn:content-classes:calendarmessage")
+        self._type = _header(
+            "Content-Type", f'multipart/alternative; boundary="{boundary_of(notification)}"'
+        )
+        text = MIMEPart(policy=policy.SMTP)
+        text.set_content(text_body(notification), cte="quoted-printable")
+        html_part = MIMEPart(policy=policy.SMTP)
+        html_part.set_content(html_body(notification), subtype="html", cte="quoted-printable")
+        calendar = MIMEPart(policy=policy.SMTP)
+        whole = calendar_text(notification, None)
+        calendar.set_content(
+            whole, subtype="calendar", params={"method": notification.method}, cte="base64"
+        )
+        self._parts = (text, html_part, calendar)
+        self._around: tuple[str, str] | None = None
+        if notification.method == "CANCEL":  # one attendee, written into the rest
+            # Preceded by CRLF: a line's start (a folded line goes on after CRLF and a space).
+            pieces = whole.split("\r\n" + _ATTENDEE_MARK)
+            if len(pieces) != 2:
+                raise AssertionError("the calendar text has no one place for its attendee")
+            self._around = (pieces[0] + "\r\n", pieces[1])
+
+    def message(self, attendee: Attendee) -> EmailMessage:
+        """The message for one attendee. InvalidRecipient when its address is not one."""
+        to = mail_address(attendee.email_address)
+        identifier = message_id(self.notification, to.addr_spec, self.organizer.domain)
+        text, html_part, calendar = self._parts
+        if self._around is not None:
+            head, tail = self._around
+            calendar = copy.copy(calendar)  # its headers, shared and never changed
+            calendar.set_payload(_base64_lines(head + _attendee_line(attendee) + tail))
+        message = EmailMessage(policy=policy.SMTP)
+        # Header objects go in as they are (`set_raw`); those of every message are made once.
+        message.set_raw("From", self._from)
+        message.set_raw("To", _header("To", to))
+        message.set_raw("Subject", self._subject)
+        message.set_raw("Date", self._date)
+        message.set_raw("Message-ID", _header("Message-ID", identifier))
+        message.set_raw("MIME-Version", self._version)
+        message.set_raw("Content-Type", self._type)
+        message.set_raw("Content-Class", self._class)
+        message.set_payload([text, html_part, calendar])
+        return message
+
+
+@lru_cache(maxsize=32)
+def _header_class(name: str) -> Any:
+    """The policy's class for a header (the registry makes a new class on every lookup)."""
+    return policy.SMTP.header_factory[name]  # type: ignore[index]
+
+
+def _header(name: str, value: object) -> Any:
+    """The header object `message[name] = value` would store."""
+    return _header_class(name)(name, value)
+
+
+def _base64_lines(text: str) -> str:
+    """A text part's body in base64, as `set_content(…, cte="base64")` writes it: lines ended
+    by the policy's CRLF, encoded 57 bytes (76 characters) to a line."""
+    data = b"".join(line + b"\r\n" for line in text.encode("utf-8").splitlines())
+    step = (policy.SMTP.max_line_length or 76) // 4 * 3
+    return "".join(
+        binascii.b2a_base64(data[i : i + step]).decode("ascii") for i in range(0, len(data), step)
     )
-    for part in message.iter_parts():
-        del part["MIME-Version"]  # add_alternative gives each part one; only the message has it
-    message["Content-Class"] = "urn:content-classes:calendarmessage"  # how Outlook spots an iMIP
-    return message
+
+
+def _attendee_line(attendee: Attendee) -> str:
+    """The ATTENDEE content line of a cancellation, folded, as icalendar writes it in place."""
+    guest = _attendee_address(attendee, request=False)
+    line = Contentline.from_parts("ATTENDEE", guest.params, guest, sorted=True)
+    return bytes(line.to_ical()).decode("utf-8") + "\r\n"
 
 
 # --- the text and HTML parts ---------------------------------------------------------------
@@ -442,8 +535,9 @@ def _clock(name: str) -> _Clock:
         return _Clock(name, None)
 
 
-def calendar_text(notification: Notification, attendee: Attendee) -> str:
-    """The `text/calendar; method=CANCEL|REQUEST` part, made with icalendar."""
+def calendar_text(notification: Notification, attendee: Attendee | None) -> str:
+    """The `text/calendar; method=CANCEL|REQUEST` part, made with icalendar. A CANCEL names
+    `attendee`; None leaves the place of its line (`_ATTENDEE_MARK`) for `Notice` to fill."""
     method = notification.method
     calendar = icalendar.Calendar()
     calendar.add("prodid", PRODID)
@@ -578,11 +672,13 @@ def _until(end_date: date, all_day: bool, clock: _Clock) -> date | datetime:
     return last.replace(tzinfo=clock.tz).astimezone(UTC)
 
 
-def _invited(notification: Notification, attendee: Attendee) -> list[icalendar.vCalAddress]:
+def _invited(notification: Notification, attendee: Attendee | None) -> list[icalendar.vCalAddress]:
     """A CANCEL names the one attendee it goes to; a REQUEST every attendee of the meeting
     (RFC 5546 3.2.2), each once and the organizer left out, addresses no mail can go to
     too (they are the meeting's), but never one with a control character."""
     if notification.method == "CANCEL":
+        if attendee is None:
+            return [icalendar.vCalAddress(_ATTENDEE_MARK.removeprefix("ATTENDEE:").strip())]
         return [_attendee_address(attendee, request=False)]
     return [
         _attendee_address(guest, request=True)
