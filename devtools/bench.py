@@ -8,8 +8,9 @@ figure is taken interleaved with its floor and reported as a ratio.
   read of the event row, one ETag-conditioned transaction (the row's replace plus an outbox
   row), one base64 queue put. Each iteration cancels a different pre-loaded event.
 - cold start: `import function_app` in a fresh interpreter versus importing only the
-  third-party modules the app imports at module level (found by walking its import graph).
-  Timed inside the subprocess, so interpreter start-up is excluded from both.
+  third-party modules the app imports at module level, and the names it imports from them
+  (found by walking its import graph). Timed inside the subprocess, so interpreter start-up is
+  excluded from both.
 - create latency: `POST /v1.0/me/events` of a meeting with three external attendees versus
   one transaction (event row, iCalUId index, invitation outbox row) and one queue put with the
   raw SDK (`devtools/bench_create.py`).
@@ -277,12 +278,58 @@ def library_imports(
     )
 
 
-def import_probe(modules: Sequence[str]) -> str:
-    """Python source timing the import of `modules` from inside the interpreter."""
+def library_names(
+    root: Path = ROOT, entry: str = "function_app", local: Sequence[str] = APP_PACKAGES
+) -> tuple[str, ...]:
+    """The `from <library> import <names>` statements importing `entry` runs, one per library
+    module, as source. A name can be what makes an import cost: `pydantic` loads `BaseModel`'s
+    modules and `dateutil` its submodules only when a name is asked for, so the floor asks for
+    the names the app asks for. Walks the same modules as `library_imports`."""
+    seen: set[str] = set()
+    names: dict[str, set[str]] = {}
+    pending = [entry]
+    while pending:
+        module = pending.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        path = _module_file(root, module)
+        if path is None:
+            continue
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        for node in _import_time_statements(ast.parse(path.read_text("utf-8")).body):
+            if isinstance(node, ast.Import):
+                pending += [a.name for a in node.names if a.name.partition(".")[0] in local]
+                continue
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parent, base] if base else parent)
+            top = base.partition(".")[0]
+            if top in local:
+                pending.append(base)
+                pending += [
+                    f"{base}.{alias.name}"
+                    for alias in node.names
+                    if _module_file(root, f"{base}.{alias.name}") is not None
+                ]
+            elif top not in sys.stdlib_module_names and top != "__future__":
+                names.setdefault(base, set()).update(a.name for a in node.names if a.name != "*")
+    return tuple(
+        f"from {base} import {', '.join(sorted(found))}"
+        for base, found in sorted(names.items())
+        if found
+    )
+
+
+def import_probe(modules: Sequence[str], statements: Sequence[str] = ()) -> str:
+    """Python source timing the import of `modules` (and any further import `statements`)
+    from inside the interpreter."""
     return (
         "import time; t = time.perf_counter(); "
         f"import {', '.join(modules)}; "
-        "print(time.perf_counter() - t)"
+        + "".join(f"{statement}; " for statement in statements)
+        + "print(time.perf_counter() - t)"
     )
 
 
@@ -306,7 +353,8 @@ def _import_ms(code: str, env: dict[str, str]) -> float:
 
 def measure_cold_start(runs: int, env: dict[str, str]) -> ColdStart:
     libraries = library_imports()
-    app_code, floor_code = import_probe(["function_app"]), import_probe(libraries)
+    app_code = import_probe(["function_app"])
+    floor_code = import_probe(libraries, library_names())
     # One untimed run of each: byte-code caches and the page cache are warm for both.
     _import_ms(app_code, env)
     _import_ms(floor_code, env)

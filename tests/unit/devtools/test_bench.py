@@ -13,6 +13,7 @@ from devtools.bench import (
     fmt_ratio,
     import_probe,
     library_imports,
+    library_names,
     percentile,
     ratio,
     summary,
@@ -82,3 +83,31 @@ def test_the_real_apps_floor_names_its_libraries_and_none_of_its_own_code() -> N
     tops = {name.partition(".")[0] for name in found}
     assert {"azure", "jwt", "pydantic"} <= tops
     assert not tops & {"function_app", "cancel", "shared", "devtools", "json", "logging"}
+
+
+def test_the_floor_asks_the_libraries_for_the_names_the_app_asks_for(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "app.py").write_text("import pkg.mod\nfrom lib_a import b, a\nimport lib_c\n")
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "mod.py").write_text(
+        "from typing import TYPE_CHECKING\n"
+        "from lib_a import a as alias\n"
+        "from lib_b.sub import Thing\n"
+        "from . import helper\n"
+        "if TYPE_CHECKING:\n    from lib_typing import Only\n"
+        "def later() -> None:\n    from lib_lazy import Later\n"
+    )
+    (tmp_path / "pkg" / "helper.py").write_text("from json import dumps\nfrom lib_d import *\n")
+    found = library_names(tmp_path, "app", ("app", "pkg"))
+    assert found == ("from lib_a import a, b", "from lib_b.sub import Thing")
+    assert import_probe(["lib_c"], found) == (
+        "import time; t = time.perf_counter(); import lib_c; from lib_a import a, b; "
+        "from lib_b.sub import Thing; print(time.perf_counter() - t)"
+    )
+
+
+def test_the_real_apps_floor_asks_pydantic_for_its_base_model() -> None:
+    assert any(
+        line.startswith("from pydantic import ") and "BaseModel" in line.split(" import ")[1]
+        for line in library_names()
+    )
