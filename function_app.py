@@ -1,6 +1,13 @@
 """The Functions app: wiring only. Graph's base URLs are the blueprint in `cancel/`; the mail
 worker (queue trigger and outbox sweeper) is the blueprint in `notify/`."""
 
+import os
+
+# The app uses no pydantic plugins. Without this, pydantic looks for them when the first model
+# class is defined, by reading the entry points of every installed distribution: a cold start
+# would pay for that scan. An app setting of the same name wins (empty: plugins are loaded).
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
 import azure.functions as func
 
 from cancel import graph

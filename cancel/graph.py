@@ -27,8 +27,6 @@ from shared.runtime.services import services, utc_now
 from shared.runtime.telemetry import NO_INVOCATION
 from shared.use_cases import reading
 from shared.use_cases.cancellation import CancelEvent, cancel_event
-from shared.use_cases.creation import CreateEvent, create_event
-from shared.use_cases.deletion import DeleteEvent, delete_event
 
 bp = func.Blueprint()
 
@@ -148,6 +146,8 @@ def cancel(req: func.HttpRequest, resource: EventPath, caller: Caller) -> func.H
 
 def delete(req: func.HttpRequest, resource: EventPath, caller: Caller) -> func.HttpResponse:
     """`DELETE` of an event: 204 and an empty body when done."""
+    from shared.use_cases.deletion import DeleteEvent, delete_event  # on the first delete
+
     ports = services()
     delete_event(
         DeleteEvent(
@@ -170,6 +170,8 @@ def create(
 ) -> func.HttpResponse:
     """`POST` of an event to a container's `events`: 201 and the stored event, as `GET`
     answers it (a retry with the same `transactionId`: the first create's event)."""
+    from shared.use_cases.creation import CreateEvent, create_event  # on the first create
+
     new = read_new_event(req)
     ports = services()
     stored = create_event(

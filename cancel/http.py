@@ -8,7 +8,7 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 import azure.functions as func
@@ -23,9 +23,11 @@ from shared.calendar.errors import (
     RequestBodyRead,
 )
 from shared.calendar.model import Caller
-from shared.graph.new_event import NewEvent, parse_new_event
 from shared.runtime import telemetry
 from shared.runtime.services import services
+
+if TYPE_CHECKING:
+    from shared.graph.new_event import NewEvent
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +114,9 @@ def read_new_event(req: func.HttpRequest) -> NewEvent:
     """The body of a create: Graph's `event` (`shared/graph/new_event.py` checks it), after
     the checks every body gets and one more: no name twice in any object, no text that is not
     Unicode (a lone surrogate), no nesting deeper than MAX_BODY_DEPTH."""
+    # Imported by the first create, not at start: its models only serve this route.
+    from shared.graph.new_event import parse_new_event
+
     pairs = read_json_object(
         req, "The request payload must be a JSON object holding a 'microsoft.graph.event'."
     )

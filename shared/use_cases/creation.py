@@ -25,6 +25,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from shared.calendar.errors import GraphError, ItemNotFound, PayloadTooLarge
 from shared.calendar.model import (
@@ -45,7 +46,6 @@ from shared.calendar.model import (
     StoredEvent,
 )
 from shared.calendar.recurrence import local_datetime, zone
-from shared.graph.new_event import NewEvent
 from shared.use_cases import mailboxes
 from shared.use_cases.cancellation import change_key
 from shared.use_cases.ports import (
@@ -56,6 +56,9 @@ from shared.use_cases.ports import (
     QueueUnavailable,
     TransactionTaken,
 )
+
+if TYPE_CHECKING:
+    from shared.graph.new_event import NewEvent
 
 log = logging.getLogger(__name__)
 
