@@ -99,6 +99,8 @@ def delivery_services() -> DeliveryServices:
         policy=DeliveryPolicy(
             max_attempts=max_dequeue_count(os.environ, APP_ROOT / "host.json"),
             lease=timedelta(seconds=mail.lease_seconds),
+            concurrency=mail.concurrency,
+            batch=mail.batch,
         ),
         sweep_after=timedelta(seconds=mail.sweep_after_seconds),
     )

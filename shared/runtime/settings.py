@@ -49,6 +49,12 @@ class MailSettings:
     graph_authority_host: str
     graph_base_url: str
     sweep_after_seconds: float
+    concurrency: int = 4
+    """`MAIL_CONCURRENCY`: recipients of one notification sent to at once, each thread with
+    its own transport session (SMTP connection)."""
+    batch: int = 50
+    """`MAIL_BATCH`: recipients claimed, and marked sent, in one transaction (1-100). A
+    worker that dies leaves at most two batches in doubt (one when MAIL_CONCURRENCY is 1)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> MailSettings:
@@ -75,6 +81,8 @@ class MailSettings:
                 "/"
             ),
             sweep_after_seconds=_number(env, "SWEEP_AFTER_SECONDS", 300),
+            concurrency=max(1, int(_number(env, "MAIL_CONCURRENCY", 4))),
+            batch=min(100, max(1, int(_number(env, "MAIL_BATCH", 50)))),
         )
 
     @property

@@ -8,8 +8,9 @@
                                           `Detail`; the digest is of the lower-cased address,
                                           which may hold characters a key may not
 
-Every write is a point operation in that one partition; reading a notification's recipients
-is one range query inside it. Only the sweeper queries across partitions, off the hot path.
+Every write is in that one partition: a batch of recipients is claimed, and marked, in one
+entity-group transaction (up to 100 rows); reading a notification's recipients is one range
+query inside it. Only the sweeper queries across partitions, off the hot path.
 """
 
 from __future__ import annotations
@@ -17,27 +18,34 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from azure.core import MatchConditions
 from azure.core.exceptions import (
     AzureError,
     ResourceExistsError,
     ResourceNotFoundError,
 )
-from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 from azure.storage.queue import QueueClient
 
 from shared.calendar.model import Notification, NotificationPointer
 from shared.messages.imip import recipient_key
 from shared.storage.queue import encode, send_creating
-from shared.storage.tables import get_text, outbox_row, write_if_unchanged
+from shared.storage.tables import (
+    MAX_OPERATIONS_PER_TRANSACTION,
+    get_text,
+    outbox_row,
+    write_if_unchanged,
+)
 from shared.use_cases.outbox_sweep import PendingEntry
 from shared.use_cases.ports import (
     Ending,
     OutboxEntry,
     QueueUnavailable,
+    RecipientMark,
     RecipientState,
     RecipientStatus,
 )
@@ -133,6 +141,45 @@ class TableOutbox:
             return False
         return True
 
+    def claim_all(
+        self,
+        pointer: NotificationPointer,
+        claims: Sequence[tuple[str, RecipientState | None]],
+        at: datetime,
+    ) -> list[str]:
+        """Up to 100 claims in one transaction (creates, and replaces if still the version
+        read). A transaction is all or nothing: when another worker changed one of them first
+        (409, 412), the claims of that transaction are made one by one instead."""
+        claimed: list[str] = []
+        for start in range(0, len(claims), MAX_OPERATIONS_PER_TRANSACTION):
+            part = claims[start : start + MAX_OPERATIONS_PER_TRANSACTION]
+            operations: list[Any] = []
+            for address, current in part:
+                row = self._delivery_row(pointer, address, "sending", at, None)
+                if current is None:
+                    operations.append(("create", row))
+                else:
+                    operations.append(
+                        (
+                            "update",
+                            row,
+                            {
+                                "mode": UpdateMode.REPLACE,
+                                "etag": current.version,
+                                "match_condition": MatchConditions.IfNotModified,
+                            },
+                        )
+                    )
+            try:
+                self.table.submit_transaction(operations)
+            except TableTransactionError as error:
+                if error.status_code not in (409, 412, 404):
+                    raise
+                claimed += [a for a, current in part if self.claim(pointer, a, current, at)]
+            else:
+                claimed += [address for address, _ in part]
+        return claimed
+
     def mark(
         self,
         pointer: NotificationPointer,
@@ -143,6 +190,23 @@ class TableOutbox:
     ) -> None:
         row = self._delivery_row(pointer, address, status, at, detail)
         self.table.upsert_entity(row, mode=UpdateMode.REPLACE)
+
+    def mark_all(
+        self, pointer: NotificationPointer, marks: Sequence[RecipientMark], at: datetime
+    ) -> None:
+        """Up to 100 marks in one transaction (upserts: they win over any claim, as `mark`)."""
+        for start in range(0, len(marks), MAX_OPERATIONS_PER_TRANSACTION):
+            part = marks[start : start + MAX_OPERATIONS_PER_TRANSACTION]
+            self.table.submit_transaction(
+                [
+                    (
+                        "upsert",
+                        self._delivery_row(pointer, m.address, m.status, at, m.detail),
+                        {"mode": UpdateMode.REPLACE},
+                    )
+                    for m in part
+                ]
+            )
 
     def _merge(self, pointer: NotificationPointer, values: dict[str, Any]) -> None:
         row = {"PartitionKey": pointer.mailbox, "RowKey": _outbox_key(pointer), **values}

@@ -20,13 +20,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Any, TypeVar
 
 from shared.calendar.model import (
+    Attendee,
     Event,
     ItemBody,
     Location,
@@ -35,8 +39,9 @@ from shared.calendar.model import (
 )
 from shared.messages.imip import (
     InvalidRecipient,
+    Notice,
     canceled_subject,
-    message_for,
+    mail_address,
     recipient_key,
     recipients,
 )
@@ -46,7 +51,9 @@ from shared.use_cases.ports import (
     Envelope,
     Outbox,
     Outgoing,
+    RecipientMark,
     RecipientRefused,
+    RecipientState,
     Redelivery,
     Transport,
     TransportError,
@@ -55,6 +62,7 @@ from shared.use_cases.ports import (
 log = logging.getLogger(__name__)
 
 MIN_WAIT = timedelta(seconds=1)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,12 @@ class DeliveryPolicy:
     """The host's maxDequeueCount: the attempt that fails with this number is the last."""
     lease: timedelta
     """How long a claim keeps other workers off a recipient."""
+    concurrency: int = 1
+    """How many recipients are sent to at once (`MAIL_CONCURRENCY`), each thread with its own
+    transport session."""
+    batch: int = 100
+    """How many recipients are claimed, and then marked, in one write (at most 100, a
+    transaction's limit)."""
 
 
 class Outcome(Enum):
@@ -120,6 +134,54 @@ def deliver(
     return Outcome.DELIVERED
 
 
+@dataclass(frozen=True)
+class _Recipient:
+    attendee: Attendee
+    address: str
+    state: RecipientState | None
+
+    @property
+    def key(self) -> str:
+        return recipient_key(self.address)
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """How one recipient's turn ended: sent, not sent (`error`), or not tried (`lapsed`)."""
+
+    recipient: _Recipient
+    error: BaseException | None = None
+    lapsed: bool = False
+
+
+class _Sessions:
+    """One transport session per thread that sends, opened on its first message and kept for
+    the whole delivery: an SMTP connection serves every recipient that thread sends to."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self._local = threading.local()
+        self._opened = ExitStack()
+        self._lock = threading.Lock()
+
+    def outgoing(self) -> Outgoing:
+        outgoing: Outgoing | None = getattr(self._local, "outgoing", None)
+        if outgoing is None:
+            manager = self.transport.session()
+            outgoing = manager.__enter__()
+            with self._lock:
+                self._opened.push(manager.__exit__)
+            self._local.outgoing = outgoing
+        return outgoing
+
+    def close(self) -> None:
+        self._opened.close()
+
+
+def _chunks(items: list[_Recipient], size: int) -> list[list[_Recipient]]:
+    return [items[start : start + size] for start in range(0, len(items), max(1, size))]
+
+
 def _send_each(
     pointer: NotificationPointer,
     notification: Notification,
@@ -129,44 +191,162 @@ def _send_each(
     policy: DeliveryPolicy,
     now: Callable[[], datetime],
 ) -> _Progress:
+    """Every recipient not yet done, in batches of `policy.batch`: a batch is claimed in one
+    write, its recipients sent to by `policy.concurrency` threads (each with its own transport
+    session), then marked in one write. The next batch is claimed while one is sent, and a
+    batch's marks are written while the next is sent, so a worker that dies leaves at most
+    two batches' recipients sent but not marked (`sending`); nothing else is sent twice."""
     progress = _Progress()
     states = outbox.recipients(pointer)
+    todo: list[_Recipient] = []
+    for attendee in recipients(notification):
+        address = attendee.email_address.address.strip()
+        state = states.get(recipient_key(address))
+        if state is not None and state.done:
+            continue
+        if state is not None and state.held(now(), policy.lease):
+            progress.busy.add(recipient_key(address))
+            continue
+        todo.append(_Recipient(attendee, address, state))
+    if not todo:
+        return progress
+    notice = Notice(notification)
+    sendable: list[_Recipient] = []
+    rejected: list[RecipientMark] = []
+    for recipient in todo:
+        try:
+            mail_address(recipient.attendee.email_address)
+        except InvalidRecipient as error:
+            rejected.append(RecipientMark(recipient.address, "rejected", str(error)))
+            progress.rejected[recipient.address] = str(error)
+            continue
+        sendable.append(recipient)
+    if rejected:
+        outbox.mark_all(pointer, rejected, now())
+    if not sendable:
+        return progress
+    internal = copies.internal([recipient.address for recipient in sendable])
     sender = notification.organizer.email_address.address.strip()
-    with ExitStack() as stack:
-        outgoing: Outgoing | None = None
-        for attendee in recipients(notification):
-            address = attendee.email_address.address.strip()
-            state = states.get(recipient_key(address))
-            at = now()
-            if state is not None and state.done:
-                continue
-            if state is not None and state.held(at, policy.lease):
-                progress.busy.add(recipient_key(address))
-                continue
-            try:
-                message = message_for(notification, attendee)
-            except InvalidRecipient as error:
-                outbox.mark(pointer, address, "rejected", at, str(error))
-                progress.rejected[address] = str(error)
-                continue
-            if not outbox.claim(pointer, address, state, at):
-                progress.busy.add(recipient_key(address))
-                continue
-            try:
-                copies.update_copy(notification, address, at)
-                if outgoing is None:
-                    outgoing = stack.enter_context(transport.session())
-                outgoing.send(message, Envelope(sender, address))
-            except Exception as error:
-                _release(outbox, pointer, address, now(), f"{type(error).__name__}: {error}")
-                if not isinstance(error, TransportError):
-                    raise
-                progress.failures[address] = str(error)
-                if isinstance(error, RecipientRefused):
-                    continue
-                break  # the transport itself is down: the next recipients would fail alike
-            outbox.mark(pointer, address, "sent", now())
+    sessions = _Sessions(transport)
+    stop = threading.Event()
+    """Set when the transport itself failed: recipients not yet tried are left for the retry."""
+
+    def turn(recipient: _Recipient, claimed_at: datetime) -> _Sent:
+        # A claim is good for one send started within half its lease (a send takes at most
+        # the transport's timeout, half the lease): later, another worker may have taken over.
+        if stop.is_set() or now() >= claimed_at + policy.lease / 2:
+            return _Sent(recipient, lapsed=True)
+        try:
+            mailbox = internal.get(recipient.key)
+            if mailbox is not None:
+                copies.update_copy(notification, recipient.address, claimed_at, mailbox)
+            message = notice.message(recipient.attendee)
+            if now() >= claimed_at + policy.lease / 2:
+                return _Sent(recipient, lapsed=True)
+            sessions.outgoing().send(message, Envelope(sender, recipient.address))
+        except Exception as error:
+            if isinstance(error, TransportError) and not isinstance(error, RecipientRefused):
+                stop.set()  # the transport itself is down: the next recipients would fail alike
+            return _Sent(recipient, error=error)
+        return _Sent(recipient)
+
+    # One thread sends alone, writing as it goes; more send side by side, and a writer thread
+    # claims the next batch and marks the last while they do.
+    workers: Executor = (
+        ThreadPoolExecutor(policy.concurrency) if policy.concurrency > 1 else _Inline()
+    )
+    writer: Executor = ThreadPoolExecutor(1) if policy.concurrency > 1 else _Inline()
+    with workers, writer, ExitStack() as closing:
+        closing.callback(sessions.close)
+        unexpected = _send_batches(
+            pointer, sendable, outbox, policy, now, progress, turn, workers, writer, stop
+        )
+    if unexpected is not None:
+        raise unexpected
     return progress
+
+
+class _Inline(Executor):
+    """Runs what is submitted at once, in the caller's thread (one thread sending alone)."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        done: Future[T] = Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except Exception as error:
+            done.set_exception(error)
+        return done
+
+
+def _send_batches(
+    pointer: NotificationPointer,
+    sendable: list[_Recipient],
+    outbox: Outbox,
+    policy: DeliveryPolicy,
+    now: Callable[[], datetime],
+    progress: _Progress,
+    turn: Callable[[_Recipient, datetime], _Sent],
+    workers: Executor,
+    writer: Executor,
+    stop: threading.Event,
+) -> Exception | None:
+    """The batches, pipelined (see `_send_each`); the first unexpected error, raised once
+    every recipient sent to is marked."""
+    batches = _chunks(sendable, policy.batch)
+
+    def claim(batch: list[_Recipient]) -> tuple[datetime, list[_Recipient]]:
+        at = now()
+        taken = set(outbox.claim_all(pointer, [(r.address, r.state) for r in batch], at))
+        return at, [r for r in batch if r.address in taken]
+
+    unexpected: Exception | None = None
+    claiming: Future[tuple[datetime, list[_Recipient]]] | None = writer.submit(claim, batches[0])
+    marking: Future[None] | None = None
+    for number, batch in enumerate(batches):
+        assert claiming is not None
+        claimed_at, claimed = claiming.result()
+        taken = {r.address for r in claimed}
+        progress.busy.update(r.key for r in batch if r.address not in taken)
+        claiming = None
+        if number + 1 < len(batches) and not stop.is_set():
+            claiming = writer.submit(claim, batches[number + 1])
+        ended = [f.result() for f in [workers.submit(turn, r, claimed_at) for r in claimed]]
+        marks: list[RecipientMark] = []
+        for result in ended:
+            address = result.recipient.address
+            if result.lapsed:
+                marks.append(RecipientMark(address, "failed", "not tried: its claim lapsed"))
+                progress.busy.add(result.recipient.key)
+            elif result.error is not None:
+                error = result.error
+                marks.append(RecipientMark(address, "failed", f"{type(error).__name__}: {error}"))
+                if isinstance(error, TransportError):
+                    progress.failures[address] = str(error)
+                elif unexpected is None and isinstance(error, Exception):
+                    unexpected = error
+            else:
+                marks.append(RecipientMark(address, "sent"))
+        if marking is not None:
+            marking.result()
+        marking = writer.submit(outbox.mark_all, pointer, marks, now())
+        if stop.is_set() or unexpected is not None:
+            break
+    if claiming is not None:  # claimed ahead, never tried: given up at once
+        _, ahead = claiming.result()
+        if ahead:
+            assert marking is not None
+            marking.result()
+            reason = "not tried: the attempt stopped"
+            marking = writer.submit(
+                outbox.mark_all,
+                pointer,
+                [RecipientMark(r.address, "failed", reason) for r in ahead],
+                now(),
+            )
+            progress.busy.update(r.key for r in ahead)
+    if marking is not None:
+        marking.result()
+    return unexpected
 
 
 def _still_held(
@@ -190,16 +370,6 @@ def _still_held(
         elif state is None or not state.done:
             waits.append(MIN_WAIT)  # released meanwhile: free to claim
     return min(waits, default=None)
-
-
-def _release(
-    outbox: Outbox, pointer: NotificationPointer, address: str, at: datetime, reason: str
-) -> None:
-    """Give the claim up at once, so the retry need not wait for its lease to end."""
-    try:
-        outbox.mark(pointer, address, "failed", at, reason)
-    except Exception:
-        log.exception("could not release %s of %s; its claim lapses", address, pointer)
 
 
 def _failed_attempt(

@@ -8,6 +8,7 @@ and for mail; the hand-written fakes of `tests/unit/use_cases/` implement them f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -163,8 +164,19 @@ class Outgoing(Protocol):
 
 class Transport(Protocol):
     def session(self) -> AbstractContextManager[Outgoing]:
-        """One connection (or token) for the messages of one delivery."""
+        """One connection (or token) for messages sent one after another: a delivery opens one
+        per thread it sends from and keeps it for all that thread sends. Sessions of one
+        transport may be used from several threads at once, each session from one."""
         ...
+
+
+@dataclass(frozen=True)
+class RecipientMark:
+    """One recipient's new delivery state, written with others of the notification at once."""
+
+    address: str
+    status: RecipientStatus
+    detail: str | None = None
 
 
 class Outbox(Protocol):
@@ -185,6 +197,17 @@ class Outbox(Protocol):
         that version. False when another worker changed it first."""
         ...
 
+    def claim_all(
+        self,
+        pointer: NotificationPointer,
+        claims: Sequence[tuple[str, RecipientState | None]],
+        at: datetime,
+    ) -> list[str]:
+        """`claim` each (address, current) pair, as few writes as can be (the recipients share
+        the organizer's partition); the addresses claimed, in the order given. An address
+        another worker changed first is left out, and the others are still claimed."""
+        ...
+
     def mark(
         self,
         pointer: NotificationPointer,
@@ -193,6 +216,12 @@ class Outbox(Protocol):
         at: datetime,
         detail: str | None = None,
     ) -> None: ...
+
+    def mark_all(
+        self, pointer: NotificationPointer, marks: Sequence[RecipientMark], at: datetime
+    ) -> None:
+        """`mark` each, as few writes as can be; all are written when it returns."""
+        ...
 
     def record_attempt(self, pointer: NotificationPointer, attempt: int, at: datetime) -> None:
         """Note the attempt on the outbox row (which also tells the sweeper it is in hand)."""
@@ -206,10 +235,19 @@ class Outbox(Protocol):
 
 
 class AttendeeCopies(Protocol):
-    def update_copy(self, notification: Notification, address: str, at: datetime) -> bool:
+    def internal(self, addresses: Sequence[str]) -> dict[str, str]:
+        """The users of the directory among these addresses: their mailboxes (user ids) by
+        `recipient_key` of the address. Looked up once for all the recipients of a
+        notification, together rather than one by one."""
+        ...
+
+    def update_copy(
+        self, notification: Notification, address: str, at: datetime, mailbox: str | None = None
+    ) -> bool:
         """Apply the notification to an internal attendee's (a directory user's) copy: create
         it (`REQUEST`) or cancel it (`CANCEL`); False when there is nothing to do (not a user,
-        no copy to cancel, or already done)."""
+        no copy to cancel, or already done). `mailbox` is the user's, as `internal` found it;
+        without it the directory is read."""
         ...
 
 

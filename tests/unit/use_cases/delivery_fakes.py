@@ -9,7 +9,8 @@ sent and can refuse a recipient, fail altogether, or kill the worker after some 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,7 @@ from shared.use_cases.ports import (
     OutboxStatus,
     Outgoing,
     QueueUnavailable,
+    RecipientMark,
     RecipientRefused,
     RecipientState,
     RecipientStatus,
@@ -147,6 +149,9 @@ class FakeOutbox:
         """Another worker claims every recipient just before this one does."""
         self.others_finish = False
         """... and has sent it by the time this worker looks again."""
+        self.writes: list[tuple[str, int]] = []
+        """Each claim_all and mark_all: its kind and how many recipients it wrote."""
+        self._lock = threading.Lock()
 
     def add(self, item: Notification, at: datetime | None = None) -> NotificationPointer:
         pointer = pointer_of(item)
@@ -187,6 +192,18 @@ class FakeOutbox:
         self._put(pointer, address, "sending", at)
         return True
 
+    def claim_all(
+        self,
+        pointer: NotificationPointer,
+        claims: Sequence[tuple[str, RecipientState | None]],
+        at: datetime,
+    ) -> list[str]:
+        self.writes.append(("claim", len(claims)))
+        with self._lock:
+            return [
+                address for address, current in claims if self.claim(pointer, address, current, at)
+            ]
+
     def mark(
         self,
         pointer: NotificationPointer,
@@ -196,6 +213,14 @@ class FakeOutbox:
         detail: str | None = None,
     ) -> None:
         self._put(pointer, address, status, at)
+
+    def mark_all(
+        self, pointer: NotificationPointer, marks: Sequence[RecipientMark], at: datetime
+    ) -> None:
+        self.writes.append(("mark", len(marks)))
+        with self._lock:
+            for mark in marks:
+                self._put(pointer, mark.address, mark.status, at)
 
     def record_attempt(self, pointer: NotificationPointer, attempt: int, at: datetime) -> None:
         row = self.rows[pointer]
@@ -245,19 +270,31 @@ class FakeTransport:
     kill_after: int | None = None
     sessions: int = 0
 
+    closed: int = 0
+    threads: set[int] = field(default_factory=set)
+    """The threads that sent."""
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
     @contextmanager
     def session(self) -> Iterator[Outgoing]:
         if self.down:
             raise TransportError("connection refused")
-        self.sessions += 1
-        yield self
+        with self._lock:
+            self.sessions += 1
+        try:
+            yield self
+        finally:
+            with self._lock:
+                self.closed += 1
 
     def send(self, message: EmailMessage, envelope: Envelope) -> None:
-        if self.kill_after is not None and len(self.sent) >= self.kill_after:
-            raise WorkerKilled()
-        if recipient_key(envelope.recipient) in self.refuse:
-            raise RecipientRefused(self.refuse[recipient_key(envelope.recipient)])
-        self.sent.append((envelope, message))
+        with self._lock:
+            if self.kill_after is not None and len(self.sent) >= self.kill_after:
+                raise WorkerKilled()
+            if recipient_key(envelope.recipient) in self.refuse:
+                raise RecipientRefused(self.refuse[recipient_key(envelope.recipient)])
+            self.sent.append((envelope, message))
+            self.threads.add(threading.get_ident())
 
     def count(self, address: str) -> int:
         key = recipient_key(address)
@@ -266,21 +303,35 @@ class FakeTransport:
 
 @dataclass
 class FakeCopies:
-    """Internal attendees (by `recipient_key`) have copies: an invitation creates one, a
-    cancellation cancels it; each only once, as the Table adapter does."""
+    """Internal attendees (`users`, by `recipient_key`) have copies: an invitation creates one,
+    a cancellation cancels it; each only once, as the Table adapter does."""
 
-    internal: set[str] = field(default_factory=set)
+    users: set[str] = field(default_factory=set)
     cancelled: list[str] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
     failing: bool = False
+    """Every copy update fails, as storage that is down would."""
+    lookups: list[int] = field(default_factory=list)
+    """How many addresses each `internal` looked up."""
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def update_copy(self, notification: Notification, address: str, at: datetime) -> bool:
+    def internal(self, addresses: Sequence[str]) -> dict[str, str]:
+        self.lookups.append(len(addresses))
+        keys = {recipient_key(a) for a in addresses}
+        return {key: f"mailbox-of-{key}" for key in keys & self.users}
+
+    def update_copy(
+        self, notification: Notification, address: str, at: datetime, mailbox: str | None = None
+    ) -> bool:
         if self.failing:
             raise ConnectionError("table storage is unreachable")
+        if mailbox is not None:
+            assert mailbox == f"mailbox-of-{recipient_key(address)}"
         done = self.created if notification.method == "REQUEST" else self.cancelled
-        if recipient_key(address) not in self.internal or address in done:
-            return False
-        done.append(address)
+        with self._lock:
+            if recipient_key(address) not in self.users or address in done:
+                return False
+            done.append(address)
         return True
 
 
