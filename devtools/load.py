@@ -30,9 +30,10 @@ when the invitation is delivered.
   (created in the default calendar group when the file does not list it); else the default
   calendar.
 - Each event keeps Graph's `id` and `iCalUId` (checked with `shared.calendar.ids`; derived
-  as for the file's own events when absent), its `isOrganizer`, `organizer`, `attendees`,
-  `isCancelled`, `changeKey`, `createdDateTime` and `lastModifiedDateTime`; everything the
-  product does not store (`@odata.etag`, `type`, `seriesMasterId`, `responseStatus`,
+  as for the file's own events when absent), its `isOrganizer`, `responseStatus`,
+  `organizer`, `attendees`, `isCancelled`, `changeKey`, `createdDateTime`,
+  `lastModifiedDateTime` and `transactionId`; everything the
+  product does not store (`@odata.etag`, `type`, `seriesMasterId`,
   `originalStartTimeZone`, `webLink`, `onlineMeeting`, …) is ignored. `type` follows from
   `recurrence`. No attendee copies are made: a snapshot holds what each mailbox holds (load the
   attendees' pages too for their copies).
@@ -303,7 +304,7 @@ _ZONE_ALIASES = {"tzone://microsoft/utc": "UTC"}
 _KEPT = (
     "subject", "body", "start", "end", "location", "isAllDay", "isCancelled", "isOrganizer",
     "organizer", "attendees", "recurrence", "cancelledOccurrences", "createdDateTime",
-    "lastModifiedDateTime", "changeKey",
+    "lastModifiedDateTime", "changeKey", "responseStatus", "transactionId",
 )  # fmt: skip
 """What the product stores of a Graph event (besides `id` and `iCalUId`); the rest is ignored."""
 

@@ -80,6 +80,8 @@ param directoryTable string = 'directory'
 param notificationQueue string = 'event-cancellations'
 param sweepSchedule string = '0 */1 * * * *'
 param sweepAfterSeconds string = '300'
+@description('How long users, groups and calendars\' placements read from storage are kept in memory (0: not at all).')
+param directoryCacheSeconds string = '60'
 
 @description('Overrides host.json\'s extensions.queues.maxDequeueCount when given.')
 param maxDequeueCount string = ''
@@ -217,6 +219,7 @@ module api 'app/api.bicep' = {
       NOTIFICATION_QUEUE: notificationQueue
       SWEEP_SCHEDULE: sweepSchedule
       SWEEP_AFTER_SECONDS: sweepAfterSeconds
+      DIRECTORY_CACHE_SECONDS: directoryCacheSeconds
       AUTH_TENANT_ID: tenantId
       AUTH_CLIENT_ID: authClientId
       // v2.0 tokens name the client id, v1.0 tokens (the registration's default) the App ID URI.
