@@ -10,6 +10,7 @@ import pytest
 from devtools.bench import (
     ColdStart,
     Latency,
+    cached_bytecode,
     fmt_ratio,
     import_probe,
     library_imports,
@@ -111,3 +112,9 @@ def test_the_real_apps_floor_asks_pydantic_for_its_base_model() -> None:
         line.startswith("from pydantic import ") and "BaseModel" in line.split(" import ")[1]
         for line in library_names()
     )
+
+
+def test_cold_start_caches_byte_code_for_both_sides(tmp_path: Path) -> None:
+    env = {"PATH": "/bin", "PYTHONDONTWRITEBYTECODE": "1"}
+    assert cached_bytecode(env, tmp_path) == {"PATH": "/bin", "PYTHONPYCACHEPREFIX": str(tmp_path)}
+    assert env == {"PATH": "/bin", "PYTHONDONTWRITEBYTECODE": "1"}
