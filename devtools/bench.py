@@ -14,6 +14,9 @@ figure is taken interleaved with its floor and reported as a ratio.
 - create latency: `POST /v1.0/me/events` of a meeting with three external attendees versus
   one transaction (event row, iCalUId index, invitation outbox row) and one queue put with the
   raw SDK (`devtools/bench_create.py`).
+- throughput: cancels per second through `graph_v1` from 1, 8 and 32 threads at once, each
+  on its own events, versus the floor's storage work from as many threads
+  (`devtools/bench_throughput.py`).
 - fan-out: the mail worker's queue trigger delivering one cancellation, and one invitation, to
   N attendees (N = 10, 100, 500) with the maildir transport, versus writing the same N messages
   with the transport alone (`devtools/bench_fanout.py`).
@@ -25,7 +28,8 @@ figure is taken interleaved with its floor and reported as a ratio.
   (`devtools/bench_calendar_view.py`).
 
     python -m devtools.bench [--iterations 300] [--cold-runs 15] [--fanout-rounds 3]
-                             [--growth-rounds 10] [--view-rounds 300] [--json PATH]
+                             [--growth-rounds 10] [--view-rounds 300]
+                             [--throughput-rounds 3] [--json PATH]
 
 It starts its own in-memory Azurite on free ports and a throwaway dev signing key, and
 asserts nothing about time.
@@ -64,6 +68,13 @@ from devtools.bench_calendar_view import VIEW_USER_ID, View, measure_view, view_
 from devtools.bench_create import CreateFloor, create_request, timed_create, timed_floor
 from devtools.bench_expansion import Growth, measure_growth, series_event
 from devtools.bench_fanout import METHODS, SIZES, FanOut, fanout_line, measure_fanout
+from devtools.bench_throughput import (
+    CALLERS,
+    Throughput,
+    measure_throughput,
+    per_caller,
+    throughput_line,
+)
 from devtools.load import load
 from devtools.tokens import dev_auth_settings, ensure_dev_key, mint
 from shared.runtime.settings import Settings
@@ -567,6 +578,47 @@ def measure_create(connection: str, iterations: int, dev_dir: Path) -> Latency:
     return Latency(tuple(handler_ms), tuple(floor_ms))
 
 
+# --- throughput ----------------------------------------------------------------------------------
+
+
+def run_throughput(connection: str, dev_dir: Path, rounds: int) -> list[Throughput]:
+    """On the storage and settings the latency run set up: cancels from 1, 8 and 32 threads at
+    once through `graph_v1` and through the floor, every cancel on an event of its own."""
+    from cancel.graph import graph_v1
+
+    needed = sum(2 * (rounds + 1) * count * per_caller(count) for count in CALLERS)
+    tenant = bench_tenant(needed)
+    for event in tenant["events"]:
+        event["key"] = f"throughput-{event['key']}"
+    loaded = load(tenant, Settings.from_env(os.environ))
+    pending = [loaded.events[event["key"]][1] for event in tenant["events"]]
+    mailbox = loaded.events[tenant["events"][0]["key"]][0]
+    token = mint(ensure_dev_key(dev_dir), subject_oid=USER_ID, lifetime_seconds=4 * 3600)
+    done: list[str] = []
+
+    def fresh_events(count: int) -> list[str]:
+        taken = pending[:count]
+        del pending[:count]
+        done.extend(taken)
+        return taken
+
+    def app(event_id: str) -> None:
+        response = graph_v1(cancel_request(event_id, token))
+        if response.status_code != 202:
+            body = response.get_body()[:500]
+            raise RuntimeError(f"the handler answered {response.status_code}: {body!r}")
+
+    floor = Floor(connection, CALENDAR_TABLE, QUEUE)
+    try:
+        results = measure_throughput(
+            app, lambda event_id: floor.cancel(mailbox, event_id), fresh_events, rounds
+        )
+    finally:
+        floor.close()
+    _check_cancelled(connection, mailbox, done)
+    return results
+
+
 # --- fan-out -------------------------------------------------------------------------------------
 
 
@@ -642,8 +694,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fanout-rounds", type=int, default=3, help="fan-out rounds per N")
     parser.add_argument("--growth-rounds", type=int, default=10, help="calls per growth case")
     parser.add_argument("--view-rounds", type=int, default=300, help="calendar views per side")
+    parser.add_argument(
+        "--throughput-rounds", type=int, default=3, help="timed batches per side and caller count"
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     args = parser.parse_args(argv)
+    if args.throughput_rounds < 1:
+        parser.error("--throughput-rounds must be >= 1")
     counts = (args.iterations, args.cold_runs, args.fanout_rounds, args.growth_rounds,
               args.view_rounds)  # fmt: skip
     if min(counts) < 1:
@@ -674,6 +731,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         creation = measure_create(emulator.connection_string, args.iterations, Path(dev_dir))
         print(spread("handler", creation.handler_ms))
         print(spread("floor", creation.floor_ms))
+
+        print(f"throughput: cancels from {', '.join(map(str, CALLERS))} threads at once, each on "
+              f"its own events, {args.throughput_rounds} batches per side after one untimed, "
+              "app and floor alternating", flush=True)  # fmt: skip
+        throughput = run_throughput(
+            emulator.connection_string, Path(dev_dir), args.throughput_rounds
+        )
+        for level in throughput:
+            print(spread(f"app {level.callers}", level.app_rates(), "cancels/s"))
+            print(spread(f"floor {level.callers}", level.floor_rates(), "cancels/s"))
 
         print(f"fan-out: one cancellation and one invitation to N = "
               f"{', '.join(map(str, SIZES))} attendees, "
@@ -713,6 +780,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(summary(latency_figures, cold_figures))
     print(create_line(creation))
+    for level in throughput:
+        print(throughput_line(level))
     for result in fanout:
         print(fanout_line(result))
     for case in growth:
@@ -728,6 +797,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cancel_latency": latency_figures,
             "cold_start": cold_figures,
             "create_latency": creation.figures(),
+            "throughput": {f"{r.callers}_callers": r.figures() for r in throughput},
+            "throughput_rounds": args.throughput_rounds,
             "fan_out": {result.key: result.figures() for result in fanout},
             "growth": {
                 case.case.label: {
@@ -752,6 +823,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "floor_ms": latency.floor_ms,
                 "create_handler_ms": creation.handler_ms,
                 "create_floor_ms": creation.floor_ms,
+                **{f"throughput_{r.callers}_app_seconds": r.app_seconds for r in throughput},
+                **{f"throughput_{r.callers}_floor_seconds": r.floor_seconds for r in throughput},
                 "app_import_ms": cold.app_ms,
                 "libraries_import_ms": cold.libraries_ms,
                 **{f"fan_out_{r.key}_worker_ms": r.worker_ms for r in fanout},
