@@ -2,11 +2,19 @@
 attendees.
 
 The worker side is the real queue-trigger function in-process (`deliver_cancellation`, given
-the message a cancel or a create puts) against Azurite with the maildir transport: per
-attendee a directory read (is it an internal attendee?), a claim, the message built, the file
-written, the recipient marked sent, and the outbox row read, touched and ended. The floor
-writes the same N messages, built beforehand, with the maildir transport alone into a maildir
-of its own. Each round uses a fresh notification; worker and floor alternate which goes first.
+the message a cancel or a create puts) against Azurite: the outbox row read and touched, the
+recipients' states read, the directory asked once which attendees are users, the recipients
+claimed and marked sent in batches (`MAIL_BATCH`, one transaction each) while
+`MAIL_CONCURRENCY` threads build and send the messages, the row ended. Two transports:
+
+- maildir: the floor writes the same N messages, built beforehand, with the maildir transport
+  alone into a maildir of its own (`measure_fanout`);
+- smtp: the worker sends to an aiosmtpd server in this process; the floor sends the same N
+  messages, built beforehand, over one SMTP connection to that server (`measure_fanout_smtp`).
+
+Each round uses a fresh notification; worker and floor alternate which goes first.
+`measure_peak_memory` runs the N=500 delivery in a fresh interpreter and reports its peak
+resident set (VmHWM), so the figure is the worker's and not the benchmark's.
 
 Both kinds go through the same pipeline; what differs is the message: a CANCEL names its one
 attendee, a REQUEST every attendee of the meeting, so N invitations carry N² attendee lines
@@ -16,12 +24,20 @@ attendee's copy (created by an invitation, cancelled by a cancellation) is not m
 
 from __future__ import annotations
 
+import gc
+import json
+import os
+import resource
 import statistics
+import subprocess
+import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from azure.data.tables import TableClient
 from azure.functions.queue import QueueMessage
@@ -34,6 +50,7 @@ from shared.transports.maildir import MaildirTransport
 from shared.use_cases.ports import Envelope
 
 SIZES = (10, 100, 500)
+SMTP_SIZES = (100, 500)
 METHODS: tuple[NotificationMethod, ...] = ("CANCEL", "REQUEST")
 _NAMES: dict[NotificationMethod, str] = {"CANCEL": "cancellation", "REQUEST": "invitation"}
 
@@ -51,19 +68,25 @@ class FanOut:
     worker_ms: tuple[float, ...]
     transport_ms: tuple[float, ...]
     method: NotificationMethod = "CANCEL"
+    transport: str = "maildir"
+    """`maildir` (the floor: the maildir transport alone) or `smtp` (the floor: one SMTP
+    connection to the same aiosmtpd server)."""
 
     @property
     def key(self) -> str:
-        """Its name among the results: `10` for cancellations (as before), `10-invitation`."""
-        if self.method == "CANCEL":
-            return str(self.attendees)
-        return f"{self.attendees}-{_NAMES[self.method]}"
+        """Its name among the results: `10` for cancellations (as before), `10-invitation`;
+        `100-smtp`, `100-invitation-smtp` over SMTP."""
+        key = str(self.attendees)
+        if self.method != "CANCEL":
+            key += f"-{_NAMES[self.method]}"
+        return key if self.transport == "maildir" else f"{key}-{self.transport}"
 
     @property
     def label(self) -> str:
         """How its spread lines are named: `worker 10`, `alone 10` for cancellations as
-        before; `invitation worker 10`, `invitation alone 10`."""
-        return "" if self.method == "CANCEL" else f"{_NAMES[self.method]} "
+        before; `invitation worker 10`, `invitation alone 10`; `smtp …` over SMTP."""
+        label = "" if self.method == "CANCEL" else f"{_NAMES[self.method]} "
+        return label if self.transport == "maildir" else f"{self.transport} {label}"
 
     def figures(self) -> dict[str, float]:
         worker, transport = statistics.median(self.worker_ms), statistics.median(self.transport_ms)
@@ -136,19 +159,69 @@ def _timed_worker(table: TableClient, notification: Notification) -> float:
     return elapsed
 
 
-def _timed_floor(notification: Notification, folder: Path) -> float:
-    """The same messages the worker writes for `notification`, written by the transport alone."""
+def _built(notification: Notification) -> list[tuple[Any, Envelope]]:
     sender = notification.organizer.email_address.address
-    messages = [
+    return [
         (message_for(notification, a), Envelope(sender, a.email_address.address))
         for a in recipients(notification)
     ]
+
+
+def _timed_floor(notification: Notification, folder: Path) -> float:
+    """The same messages the worker writes for `notification`, written by the transport alone."""
+    messages = _built(notification)
     transport = MaildirTransport(folder)
     start = time.perf_counter_ns()
     with transport.session() as outgoing:
         for message, envelope in messages:
             outgoing.send(message, envelope)
     return (time.perf_counter_ns() - start) / 1e6
+
+
+def _timed_smtp_floor(notification: Notification, port: int) -> float:
+    """The same messages the worker sends for `notification`, over one SMTP connection."""
+    from shared.transports.smtp import SmtpSettings, SmtpTransport
+
+    messages = _built(notification)
+    transport = SmtpTransport(SmtpSettings(host="127.0.0.1", port=port, starttls=False))
+    start = time.perf_counter_ns()
+    with transport.session() as outgoing:
+        for message, envelope in messages:
+            outgoing.send(message, envelope)
+    return (time.perf_counter_ns() - start) / 1e6
+
+
+def _alternating(
+    mailbox: str,
+    organizer: str,
+    rounds: int,
+    sizes: Sequence[int],
+    methods: Sequence[NotificationMethod],
+    worker: Callable[[Notification], float],
+    floor: Callable[[Notification], float],
+    transport: str,
+) -> list[FanOut]:
+    suffix = "" if transport == "maildir" else transport
+    for method in methods:
+        worker(fanout_notification(mailbox, organizer, 3, f"warm{suffix}", method))
+        floor(fanout_notification(mailbox, organizer, 3, f"warm{suffix}", method))
+    results = []
+    for size in sizes:
+        for method in methods:
+            worker_ms: list[float] = []
+            floor_ms: list[float] = []
+            for number in range(rounds):
+                item = fanout_notification(
+                    mailbox, organizer, size, f"{size}x{number}{suffix}", method
+                )
+                if number % 2 == 0:
+                    worker_ms.append(worker(item))
+                    floor_ms.append(floor(item))
+                else:
+                    floor_ms.append(floor(item))
+                    worker_ms.append(worker(item))
+            results.append(FanOut(size, tuple(worker_ms), tuple(floor_ms), method, transport))
+    return results
 
 
 def measure_fanout(
@@ -164,23 +237,16 @@ def measure_fanout(
     beside them). Needs MAIL_TRANSPORT=maildir and MAIL_MAILDIR=`maildir/worker` in the
     environment before the worker's adapters are first built."""
     floor_dir = maildir / "floor"
-    for method in methods:
-        _timed_worker(table, fanout_notification(mailbox, organizer, 3, "warm", method))
-        _timed_floor(fanout_notification(mailbox, organizer, 3, "warm", method), floor_dir)
-    results = []
-    for size in sizes:
-        for method in methods:
-            worker: list[float] = []
-            floor: list[float] = []
-            for number in range(rounds):
-                item = fanout_notification(mailbox, organizer, size, f"{size}x{number}", method)
-                if number % 2 == 0:
-                    worker.append(_timed_worker(table, item))
-                    floor.append(_timed_floor(item, floor_dir))
-                else:
-                    floor.append(_timed_floor(item, floor_dir))
-                    worker.append(_timed_worker(table, item))
-            results.append(FanOut(size, tuple(worker), tuple(floor), method))
+    results = _alternating(
+        mailbox,
+        organizer,
+        rounds,
+        sizes,
+        methods,
+        lambda item: _timed_worker(table, item),
+        lambda item: _timed_floor(item, floor_dir),
+        "maildir",
+    )
     _check_written(maildir, len(methods) * (3 + sum(size * rounds for size in sizes)))
     return results
 
@@ -191,3 +257,171 @@ def _check_written(maildir: Path, expected: int) -> None:
         written = len(list((maildir / side / "new").glob("*.eml")))
         if written != expected:
             raise RuntimeError(f"the {side} wrote {written} messages, not {expected}")
+
+
+# --- over SMTP ---------------------------------------------------------------------------------
+
+_SMTP_SETTINGS = ("MAIL_TRANSPORT", "SMTP_HOST", "SMTP_PORT", "SMTP_STARTTLS")
+
+
+class SmtpCounter:
+    """An aiosmtpd server on a free port of this process that accepts and counts messages."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        from devtools.azurite import free_port
+
+        self.port = free_port()
+        self.recipients = 0
+        self._lock = threading.Lock()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        with self._lock:
+            self.recipients += len(envelope.rcpt_tos)
+        return "250 2.0.0 Accepted"
+
+    def __enter__(self) -> SmtpCounter:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()
+
+
+def _worker_with(environment: dict[str, str]) -> None:
+    """The worker's settings changed: its adapters are built again on the next message."""
+    from shared.runtime.services import delivery_services
+    from shared.runtime.settings import mail_settings
+
+    os.environ.update(environment)
+    mail_settings.cache_clear()
+    delivery_services.cache_clear()
+
+
+def measure_fanout_smtp(
+    table: TableClient,
+    mailbox: str,
+    organizer: str,
+    rounds: int,
+    sizes: Sequence[int] = SMTP_SIZES,
+    methods: Sequence[NotificationMethod] = METHODS,
+) -> list[FanOut]:
+    """The same fan-out over SMTP: the worker with `MAIL_TRANSPORT=smtp` against an aiosmtpd
+    server in this process, its floor one SMTP connection to that server sending the same
+    messages built beforehand. The worker's earlier settings are back when it returns."""
+    before = {name: os.environ.get(name) for name in _SMTP_SETTINGS}
+    with SmtpCounter() as server:
+        _worker_with(
+            {
+                "MAIL_TRANSPORT": "smtp",
+                "SMTP_HOST": "127.0.0.1",
+                "SMTP_PORT": str(server.port),
+                "SMTP_STARTTLS": "false",
+            }
+        )
+        try:
+            results = _alternating(
+                mailbox,
+                organizer,
+                rounds,
+                sizes,
+                methods,
+                lambda item: _timed_worker(table, item),
+                lambda item: _timed_smtp_floor(item, server.port),
+                "smtp",
+            )
+        finally:
+            for name, value in before.items():
+                os.environ.pop(name, None)
+                if value is not None:
+                    os.environ[name] = value
+            _worker_with({})
+        expected = 2 * len(methods) * (3 + sum(size * rounds for size in sizes))
+        if server.recipients != expected:
+            raise RuntimeError(f"the SMTP server took {server.recipients} messages, not {expected}")
+    return results
+
+
+def smtp_lines(results: Sequence[FanOut]) -> list[str]:
+    """The SMTP figures, one line each (`fanout_line` of each)."""
+    return [fanout_line(result) for result in results]
+
+
+# --- peak memory -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeakMemory:
+    """The worker's peak resident set (VmHWM) in a process of its own: once warmed up by a
+    notification to 3 attendees, and after one to `attendees`; `growth_kb` is what that
+    delivery added to the peak."""
+
+    attendees: int
+    method: NotificationMethod
+    warm_kb: int
+    peak_kb: int
+
+    @property
+    def growth_kb(self) -> int:
+        return self.peak_kb - self.warm_kb
+
+
+def memory_line(result: PeakMemory) -> str:
+    return (
+        f"fan-out N={result.attendees:<4} {_NAMES[result.method]} worker peak RSS "
+        f"{result.peak_kb / 1024:.1f} MB | warmed up {result.warm_kb / 1024:.1f} MB | "
+        f"delivery +{result.growth_kb / 1024:.1f} MB  (VmHWM of a process of its own)"
+    )
+
+
+def measure_peak_memory(
+    calendar_table: str,
+    mailbox: str,
+    organizer: str,
+    maildir: Path,
+    attendees: int = 500,
+    methods: Sequence[NotificationMethod] = METHODS,
+) -> list[PeakMemory]:
+    """One fresh interpreter per method, on this environment's storage settings with the
+    maildir transport into `maildir/memory`, so the figure is the worker's own and not the
+    benchmark's: `python -m devtools.bench_fanout memory …` prints its VmHWM warmed up and
+    after the delivery."""
+    results = []
+    for method in methods:
+        env = {**os.environ, "MAIL_TRANSPORT": "maildir", "MAIL_MAILDIR": str(maildir / "memory")}
+        command = [sys.executable, "-m", "devtools.bench_fanout", "memory", calendar_table,
+                   mailbox, organizer, str(attendees), method]  # fmt: skip
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+        figures = json.loads(done.stdout.strip().splitlines()[-1])
+        results.append(PeakMemory(attendees, method, figures["warm_kb"], figures["peak_kb"]))
+    return results
+
+
+def vm_hwm_kb() -> int:
+    """This process's peak resident set so far, in kB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # kB on Linux
+
+
+def _memory(argv: Sequence[str]) -> None:
+    calendar_table, mailbox, organizer, size, method = argv
+    chosen: NotificationMethod = "REQUEST" if method == "REQUEST" else "CANCEL"
+    tag = f"mem{time.time_ns()}"
+    with TableClient.from_connection_string(
+        os.environ["AzureWebJobsStorage"], calendar_table
+    ) as table:
+        _timed_worker(table, fanout_notification(mailbox, organizer, 3, f"{tag}w", chosen))
+        gc.collect()
+        warm = vm_hwm_kb()
+        _timed_worker(table, fanout_notification(mailbox, organizer, int(size), tag, chosen))
+        peak = vm_hwm_kb()
+    print(json.dumps({"warm_kb": warm, "peak_kb": peak}))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["memory"]:
+        _memory(sys.argv[2:])

@@ -83,7 +83,7 @@ class TableAttendeeCopies:
         wanted = " or ".join(f"RowKey eq @{name}" for name in names)
         return list(
             self.directory.table.query_entities(
-                f"PartitionKey eq 'mail' and ({wanted})",
+                f"PartitionKey eq 'mail' and ( {wanted} )",  # the SDK substitutes words
                 parameters=names,
                 select=["RowKey", "UserId"],
             )
