@@ -77,6 +77,7 @@ from devtools.bench_throughput import (
 )
 from devtools.load import load
 from devtools.tokens import dev_auth_settings, ensure_dev_key, mint
+from shared.runtime.services import pooled_session
 from shared.runtime.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -426,12 +427,17 @@ def bench_tenant(count: int) -> dict[str, Any]:
 
 
 class Floor:
-    """The same storage work as one cancel, with the raw SDK and nothing else."""
+    """The same storage work as one cancel, with the raw SDK and nothing else; each client
+    keeps as many connections as the app's (`pooled_session`), so many callers at once find
+    the same pools on both sides."""
 
     def __init__(self, connection: str, table: str, queue: str) -> None:
-        self.table = TableClient.from_connection_string(connection, table)
+        self.table = TableClient.from_connection_string(connection, table, session=pooled_session())
         self.queue = QueueClient.from_connection_string(
-            connection, queue, message_encode_policy=TextBase64EncodePolicy()
+            connection,
+            queue,
+            message_encode_policy=TextBase64EncodePolicy(),
+            session=pooled_session(),
         )
         with contextlib.suppress(ResourceExistsError):
             self.queue.create_queue()

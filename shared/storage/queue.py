@@ -27,12 +27,13 @@ class QueueConnection(Protocol):
     def queue(self, queue_name: str, **options: Any) -> QueueClient: ...
 
 
-def queue_client(connection: str | QueueConnection, name: str) -> QueueClient:
+def queue_client(connection: str | QueueConnection, name: str, **extra: Any) -> QueueClient:
     """Base64 both ways (what the Functions queue trigger reads), and quick to give up.
 
     A cancel has committed its outbox row before the put, so a put that fails costs only
     latency until the sweeper re-sends: one retry after a second, not the SDK's minute.
-    `connection` is a connection string, or a connection that makes the client itself.
+    `connection` is a connection string, or a connection that makes the client itself; `extra`
+    are further SDK options (the HTTP functions' client passes its `session`).
     """
     options: dict[str, Any] = {
         "message_encode_policy": TextBase64EncodePolicy(),
@@ -40,6 +41,7 @@ def queue_client(connection: str | QueueConnection, name: str) -> QueueClient:
         "retry_policy": LinearRetry(backoff=1, retry_total=1, random_jitter_range=1),
         "connection_timeout": 5,
         "read_timeout": 10,
+        **extra,
     }
     if isinstance(connection, str):
         return QueueClient.from_connection_string(connection, name, **options)
