@@ -53,6 +53,10 @@ param authTenantId string = ''
 param mailTransport string = 'graph'
 
 param mailTimeoutSeconds string = '30'
+@description('Recipients of one notification sent to at once.')
+param mailConcurrency string = '4'
+@description('Recipients claimed, and marked sent, in one transaction (1-100).')
+param mailBatch string = '50'
 param smtpHost string = ''
 param smtpPort string = '587'
 param smtpStartTls string = 'true'
@@ -231,6 +235,8 @@ module api 'app/api.bicep' = {
       MAIL_TRANSPORT: mailTransport
       MAIL_MAILDIR: '/tmp/maildir' // the app's own folder is read-only when run from the package
       MAIL_TIMEOUT_SECONDS: mailTimeoutSeconds
+      MAIL_CONCURRENCY: mailConcurrency
+      MAIL_BATCH: mailBatch
       SMTP_HOST: smtpHost
       SMTP_PORT: smtpPort
       SMTP_STARTTLS: smtpStartTls

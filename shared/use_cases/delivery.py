@@ -8,11 +8,14 @@ here: the message (`message_for`) and what happens to the internal attendee's co
 
 The outbox row is the promise to notify; the queue message only points at it and may come
 twice, late, or after a worker died half-way. So delivery state is kept per recipient: a
-recipient is claimed before its message is sent and marked sent after. A claim a live worker
-holds is left to it (the message comes back once the claim's lease is over); a claim older
-than the lease belongs to a worker that died and is taken over. The one message that can go
-twice is the one in flight when a worker dies, and it goes out identical (same Message-ID; the
-maildir transport keeps the first file).
+recipient is claimed before its message is sent and marked sent after, `MAIL_BATCH` of them in
+one transaction each way, while `MAIL_CONCURRENCY` threads send (the next batch is claimed and
+the last one marked while one is being sent). A claim a live worker holds is left to it (the
+message comes back once the claim's lease is over); a claim older than the lease belongs to a
+worker that died and is taken over. The messages that can go twice are those sent but not yet
+marked when a worker dies: at most two batches (the one being sent and the one whose marks are
+being written; one batch with a single thread), and each goes out identical (same bytes, same
+Message-ID; the maildir transport keeps the first file).
 """
 
 from __future__ import annotations
