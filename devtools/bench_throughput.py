@@ -9,8 +9,10 @@ app's callers share its `services()` (one table service client, one queue client
 share one `Floor` (one table client, one queue client): the same clients, with the SDK's same
 connection pools, on both sides. A batch is every caller's events, timed from the moment all
 callers are released together until the last one is done; batches of the app and of the floor
-alternate, round after round, after one untimed round, and each side's figure is its median
-rate over the rounds.
+alternate, round after round, after one untimed round. Each side's figure is its median rate
+over the rounds; the ratio is the app's over the floor's, and beside it the median of each
+round's own ratio (the two batches of a round run back to back, so a machine busier for a
+while weighs on both).
 
 The measurement itself (`measure_throughput`) is handed the two ways to cancel one event and a
 source of fresh event ids; `devtools/bench.py` wires it to `graph_v1`, `Floor` and Azurite.
@@ -93,6 +95,13 @@ class Throughput:
     def floor_rates(self) -> list[float]:
         return [self.cancels / seconds for seconds in self.floor_seconds]
 
+    def paired_ratios(self) -> list[float]:
+        """Each round's app rate over the floor's rate of the same round (taken side by side,
+        so a machine busier for a while weighs on both)."""
+        return [
+            floor / app for app, floor in zip(self.app_seconds, self.floor_seconds, strict=True)
+        ]
+
     def figures(self) -> dict[str, float]:
         app, floor = statistics.median(self.app_rates()), statistics.median(self.floor_rates())
         return {
@@ -101,6 +110,7 @@ class Throughput:
             "app_per_second": app,
             "floor_per_second": floor,
             "ratio": app / floor if floor > 0 else math.nan,
+            "ratio_paired_median": statistics.median(self.paired_ratios()),
         }
 
 
@@ -111,8 +121,8 @@ def throughput_line(result: Throughput) -> str:
     return (
         f"throughput {result.callers:>2} caller{'s' if result.callers != 1 else ' '} "
         f"app {f['app_per_second']:7.1f} cancels/s | floor {f['floor_per_second']:7.1f} "
-        f"cancels/s | ratio {ratio}  ({result.cancels} cancels a batch, "
-        f"{len(result.app_seconds)} rounds)"
+        f"cancels/s | ratio {ratio}  paired p50 {f['ratio_paired_median']:.2f}  "
+        f"({result.cancels} cancels a batch, {len(result.app_seconds)} rounds)"
     )
 
 

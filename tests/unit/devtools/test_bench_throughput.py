@@ -73,10 +73,12 @@ def test_figures_are_median_rates_and_the_apps_share_of_the_floors() -> None:
         "app_per_second": 32.0,
         "floor_per_second": 64.0,
         "ratio": 0.5,
+        "ratio_paired_median": 0.5,
     }
+    assert result.paired_ratios() == [0.5, 0.5, 1.0]
     assert throughput_line(result) == (
         "throughput  8 callers app    32.0 cancels/s | floor    64.0 cancels/s | ratio 0.50  "
-        "(64 cancels a batch, 3 rounds)"
+        "paired p50 0.50  (64 cancels a batch, 3 rounds)"
     )
     assert throughput_line(Throughput(1, 64, (1.0,), (1.0,))).startswith(
         "throughput  1 caller  app    64.0 cancels/s"
@@ -86,6 +88,7 @@ def test_figures_are_median_rates_and_the_apps_share_of_the_floors() -> None:
 def test_a_floor_that_takes_no_time_has_no_ratio() -> None:
     result = Throughput(1, 4, app_seconds=(1.0,), floor_seconds=(math.inf,))
     assert math.isnan(result.figures()["ratio"])
+    assert result.paired_ratios() == [math.inf]
     assert "ratio n/a" in throughput_line(result)
 
 
