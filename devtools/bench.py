@@ -67,7 +67,17 @@ from devtools.azurite import AZURITE_VERSION, TOOLS, Azurite
 from devtools.bench_calendar_view import VIEW_USER_ID, View, measure_view, view_tenant
 from devtools.bench_create import CreateFloor, create_request, timed_create, timed_floor
 from devtools.bench_expansion import Growth, measure_growth, series_event
-from devtools.bench_fanout import METHODS, SIZES, FanOut, fanout_line, measure_fanout
+from devtools.bench_fanout import (
+    METHODS,
+    SIZES,
+    FanOut,
+    PeakMemory,
+    fanout_line,
+    measure_fanout,
+    measure_fanout_smtp,
+    measure_peak_memory,
+    memory_line,
+)
 from devtools.bench_throughput import (
     CALLERS,
     Throughput,
@@ -628,11 +638,17 @@ def run_throughput(connection: str, dev_dir: Path, rounds: int) -> list[Throughp
 # --- fan-out -------------------------------------------------------------------------------------
 
 
-def run_fanout(connection: str, mail_dir: Path, rounds: int) -> list[FanOut]:
-    """The worker in this process, on the storage the latency run set up, writing to a maildir."""
+def run_fanout(
+    connection: str, mail_dir: Path, rounds: int
+) -> tuple[list[FanOut], list[PeakMemory]]:
+    """The worker in this process, on the storage the latency run set up, writing to a maildir
+    and then to an SMTP server in this process; then its peak memory at N=500, each kind of
+    notification in a fresh interpreter."""
     os.environ.update(MAIL_TRANSPORT="maildir", MAIL_MAILDIR=str(mail_dir / "worker"))
     with TableClient.from_connection_string(connection, CALENDAR_TABLE) as table:
-        return measure_fanout(table, USER_ID, UPN, mail_dir, rounds, methods=METHODS)
+        results = measure_fanout(table, USER_ID, UPN, mail_dir, rounds, methods=METHODS)
+        results += measure_fanout_smtp(table, USER_ID, UPN, rounds)
+    return results, measure_peak_memory(CALENDAR_TABLE, USER_ID, UPN, mail_dir)
 
 
 # --- growth --------------------------------------------------------------------------------------
@@ -751,8 +767,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fan-out: one cancellation and one invitation to N = "
               f"{', '.join(map(str, SIZES))} attendees, "
               f"{args.fanout_rounds} rounds each, worker and transport alone alternating; "
-              "maildir transport", flush=True)  # fmt: skip
-        fanout = run_fanout(emulator.connection_string, Path(mail_dir), args.fanout_rounds)
+              "maildir transport, then SMTP (aiosmtpd in this process)", flush=True)  # fmt: skip
+        fanout, memory = run_fanout(emulator.connection_string, Path(mail_dir), args.fanout_rounds)
         for result in fanout:
             print(spread(f"{result.label}worker {result.attendees}", result.worker_ms))
             print(spread(f"{result.label}alone {result.attendees}", result.transport_ms))
@@ -790,6 +806,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(throughput_line(level))
     for result in fanout:
         print(fanout_line(result))
+    for peak in memory:
+        print(memory_line(peak))
     for case in growth:
         print(case.line())
     for view in views:
@@ -806,6 +824,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "throughput": {f"{r.callers}_callers": r.figures() for r in throughput},
             "throughput_rounds": args.throughput_rounds,
             "fan_out": {result.key: result.figures() for result in fanout},
+            "fan_out_memory": {
+                peak.method: {
+                    "attendees": peak.attendees,
+                    "peak_kb": peak.peak_kb,
+                    "warm_kb": peak.warm_kb,
+                }
+                for peak in memory
+            },
             "growth": {
                 case.case.label: {
                     "occurrences": case.case.occurrences,
