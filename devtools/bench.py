@@ -49,6 +49,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ from typing import Any
 
 import azure.functions as func
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import ResourceExistsError, ServiceResponseError
 from azure.data.tables import TableClient, UpdateMode
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
@@ -597,13 +598,21 @@ def measure_create(connection: str, iterations: int, dev_dir: Path) -> Latency:
 # --- throughput ----------------------------------------------------------------------------------
 
 
+SPARE_EVENTS = 256
+"""Events beyond the batches' own, for cancels made again after a dropped connection."""
+
+
+class ConnectionDropped(Exception):
+    """Azurite reset the connection a cancel was sent on (the app answers it with 503)."""
+
+
 def run_throughput(connection: str, dev_dir: Path, rounds: int) -> list[Throughput]:
     """On the storage and settings the latency run set up: cancels from 1, 8 and 32 threads at
     once through `graph_v1` and through the floor, every cancel on an event of its own."""
     from cancel.graph import graph_v1
 
     needed = sum(2 * (rounds + 1) * count * per_caller(count) for count in CALLERS)
-    tenant = bench_tenant(needed)
+    tenant = bench_tenant(needed + SPARE_EVENTS)
     for event in tenant["events"]:
         event["key"] = f"throughput-{event['key']}"
     loaded = load(tenant, Settings.from_env(os.environ))
@@ -611,27 +620,56 @@ def run_throughput(connection: str, dev_dir: Path, rounds: int) -> list[Throughp
     mailbox = loaded.events[tenant["events"][0]["key"]][0]
     token = mint(ensure_dev_key(dev_dir), subject_oid=USER_ID, lifetime_seconds=4 * 3600)
     done: list[str] = []
+    resets: dict[str, int] = {"app": 0, "floor": 0}
+    lock = threading.Lock()
 
     def fresh_events(count: int) -> list[str]:
-        taken = pending[:count]
-        del pending[:count]
-        done.extend(taken)
+        with lock:
+            taken = pending[:count]
+            del pending[:count]
+            done.extend(taken)
         return taken
 
-    def app(event_id: str) -> None:
+    def app_cancel(event_id: str) -> None:
         response = graph_v1(cancel_request(event_id, token))
+        if response.status_code == 503:
+            raise ConnectionDropped(response.get_body()[:200].decode("utf-8", "replace"))
         if response.status_code != 202:
             body = response.get_body()[:500]
             raise RuntimeError(f"the handler answered {response.status_code}: {body!r}")
 
+    def floor_cancel(event_id: str) -> None:
+        try:
+            floor.cancel(mailbox, event_id)
+        except ServiceResponseError as error:
+            raise ConnectionDropped(str(error)) from error
+
+    def once_more(side: str, cancel: Callable[[str], None]) -> Callable[[str], None]:
+        """A cancel whose connection Azurite dropped (a pooled keep-alive connection reset as
+        it was reused: the app answers 503, the SDK raises) is counted and made again on a
+        fresh event; the event it was on is left out of the check below."""
+
+        def run(event_id: str) -> None:
+            try:
+                cancel(event_id)
+            except ConnectionDropped:
+                with lock:
+                    resets[side] += 1
+                    done.remove(event_id)
+                run(fresh_events(1)[0])
+
+        return run
+
     floor = Floor(connection, CALENDAR_TABLE, QUEUE)
     try:
         results = measure_throughput(
-            app, lambda event_id: floor.cancel(mailbox, event_id), fresh_events, rounds
+            once_more("app", app_cancel), once_more("floor", floor_cancel), fresh_events, rounds
         )
     finally:
         floor.close()
     _check_cancelled(connection, mailbox, done)
+    print(f"  connections dropped and cancels made again: app {resets['app']}, "
+          f"floor {resets['floor']}")  # fmt: skip
     return results
 
 
