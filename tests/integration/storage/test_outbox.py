@@ -40,6 +40,7 @@ from shared.storage.tables import (
 )
 from shared.use_cases.cancellation import CancelEvent, cancel_event
 from shared.use_cases.delivery import copy_id
+from shared.use_cases.ports import RecipientMark
 
 ADELE = "6e7b768e-07e2-4810-8459-485f84f8f204"
 ALEX = "87d349ed-44d7-43e1-9a83-5f2406dee5bd"
@@ -492,3 +493,68 @@ def test_a_put_that_loses_the_race_to_create_the_queue_still_lands(store: Store)
 
         assert raw.get_queue_properties().approximate_message_count == 2
         raw.delete_queue()
+
+
+def test_claims_and_marks_of_a_whole_batch_are_transactions_of_at_most_100_rows(
+    store: Store,
+) -> None:
+    pointer = store.cancel(store.tenant.events["planning"][1])
+    outbox = store.outbox
+    guests = [f"Guest{n}@Fabrikam.example" for n in range(130)]  # two transactions each way
+
+    claimed = outbox.claim_all(pointer, [(guest, None) for guest in guests], NOW)
+
+    assert sorted(claimed) == sorted(guests)
+    states = outbox.recipients(pointer)
+    assert sorted(states) == sorted(guest.lower() for guest in guests)
+    assert {state.status for state in states.values()} == {"sending"}
+
+    outbox.mark_all(pointer, [RecipientMark(guest, "sent") for guest in guests], NOW)
+    assert {state.status for state in outbox.recipients(pointer).values()} == {"sent"}
+
+
+def test_a_batch_claim_another_worker_got_into_first_claims_the_rest_one_by_one(
+    store: Store,
+) -> None:
+    pointer = store.cancel(store.tenant.events["planning"][1])
+    outbox = store.outbox
+    assert outbox.claim(pointer, "taken@fabrikam.example", None, NOW)  # another worker's
+    (taken,) = outbox.recipients(pointer).values()
+    later = NOW + timedelta(minutes=5)
+    assert outbox.claim(pointer, "taken@fabrikam.example", taken, later)  # and taken over again
+
+    claimed = outbox.claim_all(
+        pointer,
+        [
+            ("a@fabrikam.example", None),
+            ("taken@fabrikam.example", taken),
+            ("b@fabrikam.example", None),
+        ],
+        later,
+    )
+
+    assert sorted(claimed) == ["a@fabrikam.example", "b@fabrikam.example"]
+    assert {key: state.status for key, state in outbox.recipients(pointer).items()} == {
+        "a@fabrikam.example": "sending",
+        "b@fabrikam.example": "sending",
+        "taken@fabrikam.example": "sending",
+    }
+
+
+def test_the_directory_is_asked_once_which_of_many_addresses_are_users(store: Store) -> None:
+    copies = TableAttendeeCopies(store.calendar, store.directory)
+    externals = [f"guest{n}@fabrikam.example" for n in range(40)]  # several queries of 14 keys
+    addresses = [
+        *externals[:20],
+        "ALEXW@contoso.example",
+        *externals[20:],
+        " MeganB@contoso.example ",
+    ]
+
+    found = copies.internal(addresses)
+
+    assert found == {
+        "alexw@contoso.example": store.tenant.users["alexw@contoso.example"].id,
+        "meganb@contoso.example": store.tenant.users["meganb@contoso.example"].id,
+    }
+    assert copies.internal([]) == {}
