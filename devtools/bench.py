@@ -256,13 +256,13 @@ def _import_time_statements(body: Iterable[ast.stmt]) -> Iterator[ast.Import | a
                 yield from _import_time_statements(block)
 
 
-def library_imports(
-    root: Path = ROOT, entry: str = "function_app", local: Sequence[str] = APP_PACKAGES
-) -> tuple[str, ...]:
-    """The non-stdlib modules that importing `entry` imports by name, following the app's own
-    modules (those under `local`) transitively. Lazy imports inside functions do not count."""
+def _library_imports(
+    root: Path, entry: str, local: Sequence[str]
+) -> Iterator[tuple[ast.Import | ast.ImportFrom, str | None, str]]:
+    """Each library module that importing `entry` imports by name, following the app's own
+    modules (those under `local`) transitively, with the statement that imports it and, for a
+    `from … import`, the module it imports from. Lazy imports inside functions do not count."""
     seen: set[str] = set()
-    libraries: set[str] = set()
     pending = [entry]
     while pending:
         module = pending.pop()
@@ -274,7 +274,7 @@ def library_imports(
             continue
         package = module if path.name == "__init__.py" else module.rpartition(".")[0]
         for node in _import_time_statements(ast.parse(path.read_text("utf-8")).body):
-            targets: list[str] = []
+            base: str | None = None
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             else:
@@ -282,9 +282,8 @@ def library_imports(
                 if node.level:
                     parent = package.split(".")[: len(package.split(".")) - node.level + 1]
                     base = ".".join([*parent, base] if base else parent)
-                targets = [base]
                 # `from pkg import mod` imports the submodule when it is one.
-                targets += [
+                targets = [base] + [
                     f"{base}.{alias.name}"
                     for alias in node.names
                     if _module_file(root, f"{base}.{alias.name}") is not None
@@ -294,7 +293,14 @@ def library_imports(
                 if top in local:
                     pending.append(target)
                 elif top not in sys.stdlib_module_names and top != "__future__":
-                    libraries.add(target)
+                    yield node, base, target
+
+
+def library_imports(
+    root: Path = ROOT, entry: str = "function_app", local: Sequence[str] = APP_PACKAGES
+) -> tuple[str, ...]:
+    """The non-stdlib modules that importing `entry` imports by name (`_library_imports`)."""
+    libraries = {target for _, _, target in _library_imports(root, entry, local)}
     # `import a.b.c` already imports `a.b` and `a`: keep only the deepest names.
     return tuple(
         sorted(name for name in libraries if not any(o.startswith(name + ".") for o in libraries))
@@ -308,36 +314,10 @@ def library_names(
     module, as source. A name can be what makes an import cost: `pydantic` loads `BaseModel`'s
     modules and `dateutil` its submodules only when a name is asked for, so the floor asks for
     the names the app asks for. Walks the same modules as `library_imports`."""
-    seen: set[str] = set()
     names: dict[str, set[str]] = {}
-    pending = [entry]
-    while pending:
-        module = pending.pop()
-        if module in seen:
-            continue
-        seen.add(module)
-        path = _module_file(root, module)
-        if path is None:
-            continue
-        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-        for node in _import_time_statements(ast.parse(path.read_text("utf-8")).body):
-            if isinstance(node, ast.Import):
-                pending += [a.name for a in node.names if a.name.partition(".")[0] in local]
-                continue
-            base = node.module or ""
-            if node.level:
-                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*parent, base] if base else parent)
-            top = base.partition(".")[0]
-            if top in local:
-                pending.append(base)
-                pending += [
-                    f"{base}.{alias.name}"
-                    for alias in node.names
-                    if _module_file(root, f"{base}.{alias.name}") is not None
-                ]
-            elif top not in sys.stdlib_module_names and top != "__future__":
-                names.setdefault(base, set()).update(a.name for a in node.names if a.name != "*")
+    for node, base, target in _library_imports(root, entry, local):
+        if isinstance(node, ast.ImportFrom) and target == base:
+            names.setdefault(base, set()).update(a.name for a in node.names if a.name != "*")
     return tuple(
         f"from {base} import {', '.join(sorted(found))}"
         for base, found in sorted(names.items())
