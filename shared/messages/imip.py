@@ -181,6 +181,19 @@ _ATTENDEE_MARK = "ATTENDEE:mailto:attendee@attendee.invalid\r\n"
 attendee (never folded, and on a line of its own: no value holds a bare CRLF)."""
 
 
+@dataclass(frozen=True)
+class Mail:
+    """A message as it goes out: its bytes as `EmailMessage.as_bytes(policy=SMTP)` writes them
+    (CRLF line ends, 7-bit), and its Message-ID (a maildir names its file after it)."""
+
+    message_id: str
+    data: bytes
+
+    @classmethod
+    def of(cls, message: EmailMessage) -> Mail:
+        return cls(str(message["Message-ID"]), message.as_bytes(policy=policy.SMTP))
+
+
 class Notice:
     """What the messages of one notification share, made once for all its recipients: the
     organizer, subject and date headers, the text and HTML parts, and the calendar part (an
@@ -245,6 +258,10 @@ class Notice:
         message.set_raw("Content-Class", self._class)
         message.set_payload([text, html_part, calendar])
         return message
+
+    def mail(self, attendee: Attendee) -> Mail:
+        """`message(attendee)` as it goes out. InvalidRecipient when its address is not one."""
+        return Mail.of(self.message(attendee))
 
 
 @lru_cache(maxsize=32)
