@@ -3,12 +3,13 @@ attendees.
 
 The worker side is the real queue-trigger function in-process (`deliver_cancellation`, given
 the message a cancel or a create puts) against Azurite: the outbox row read and touched, the
-recipients' states read, the directory asked once which attendees are users, the recipients
-claimed and marked sent in batches (`MAIL_BATCH`, one transaction each) while
-`MAIL_CONCURRENCY` threads build and send the messages, the row ended. Two transports:
+recipients' slices read, each slice of `MAIL_BATCH` recipients claimed (one row write), the
+directory asked which of its recipients are users, the slice sent to by `MAIL_CONCURRENCY`
+threads building and sending the messages and ended (one row write), the row ended. Two
+transports:
 
-- maildir: the floor writes the same N messages, built beforehand, with the maildir transport
-  alone into a maildir of its own (`measure_fanout`);
+- maildir: the floor writes the same N messages, built beforehand (their bytes ready), with
+  the maildir transport alone into a maildir of its own (`measure_fanout`);
 - smtp: the worker sends to an aiosmtpd server in this process; the floor sends the same N
   messages, built beforehand, over one SMTP connection to that server (`measure_fanout_smtp`).
 
@@ -43,7 +44,7 @@ from azure.data.tables import TableClient
 from azure.functions.queue import QueueMessage
 
 from shared.calendar.model import Notification, NotificationMethod, NotificationPointer
-from shared.messages.imip import message_for, recipients
+from shared.messages.imip import Mail, Notice, recipients
 from shared.storage.queue import encode
 from shared.storage.tables import outbox_row
 from shared.transports.maildir import MaildirTransport
@@ -159,10 +160,13 @@ def _timed_worker(table: TableClient, notification: Notification) -> float:
     return elapsed
 
 
-def _built(notification: Notification) -> list[tuple[Any, Envelope]]:
+def _built(notification: Notification) -> list[tuple[Mail, Envelope]]:
+    """The messages the worker sends for `notification`, as they go out: the floor is given
+    them ready, so it pays only for the transport's own work."""
     sender = notification.organizer.email_address.address
+    notice = Notice(notification)
     return [
-        (message_for(notification, a), Envelope(sender, a.email_address.address))
+        (notice.mail(a), Envelope(sender, a.email_address.address))
         for a in recipients(notification)
     ]
 

@@ -55,7 +55,7 @@ param mailTransport string = 'graph'
 param mailTimeoutSeconds string = '30'
 @description('Recipients of one notification sent to at once.')
 param mailConcurrency string = '4'
-@description('Recipients claimed, and marked sent, in one transaction (1-100).')
+@description('Recipients kept in one delivery-state row, claimed and ended in one write (1-100).')
 param mailBatch string = '50'
 param smtpHost string = ''
 param smtpPort string = '587'

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, cached_property, lru_cache
-from threading import Lock
+from threading import Lock, RLock
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil import rrule
@@ -57,12 +57,19 @@ class UnknownTimeZone(ValueError):
     pass
 
 
+ICALENDAR_IMPORT = RLock()
+"""Held by whoever first imports icalendar. Its modules import one another in a circle, so two
+threads importing it at once (an HTTP request's Windows zone name, the mail worker's first
+message, in one worker process) can each find the other's half-made module: ImportError."""
+
+
 @cache
 def zone(name: str) -> ZoneInfo:
     """An IANA zone for an IANA or Windows time-zone name."""
     if name.upper() in ("UTC", "Z", "COORDINATED UNIVERSAL TIME"):
         return ZoneInfo("UTC")
-    from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON  # only when needed
+    with ICALENDAR_IMPORT:  # only when needed, and never beside another thread's import
+        from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
     try:
         return ZoneInfo(WINDOWS_TO_OLSON.get(name, name))

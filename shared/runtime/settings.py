@@ -53,8 +53,9 @@ class MailSettings:
     """`MAIL_CONCURRENCY`: recipients of one notification sent to at once, each thread with
     its own transport session (SMTP connection)."""
     batch: int = 50
-    """`MAIL_BATCH`: recipients claimed, and marked sent, in one transaction (1-100). A
-    worker that dies leaves at most two batches in doubt (one when MAIL_CONCURRENCY is 1)."""
+    """`MAIL_BATCH`: recipients kept in one delivery-state row, claimed and ended in one write
+    (1-100), for notifications not yet tried (later attempts keep the first one's). A worker
+    that dies leaves at most two slices in doubt (one when MAIL_CONCURRENCY is 1)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> MailSettings:

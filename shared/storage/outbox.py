@@ -1,24 +1,27 @@
 """Delivery state in Table Storage, beside the outbox row in the organizer's partition.
 
   `outbox|<notification id>`              written by the cancel; the worker adds `Attempts`,
-                                          `LastAttemptAt` and `LastError`, the sweeper `Resends`
-                                          and `ResentAt`, the end `Status` and `Reason`
-  `delivery|<notification id>|<digest>`   one recipient: `Status` `sending`, `sent`, `failed` or
-                                          `rejected`, `Recipient` (the address), `ChangedAt`,
-                                          `Detail`; the digest is of the lower-cased address,
-                                          which may hold characters a key may not
+                                          `LastAttemptAt`, `LastError` and `SliceSize` (fixed
+                                          by the first attempt), the sweeper `Resends` and
+                                          `ResentAt`, the end `Status` and `Reason`
+  `delivery|<notification id>|<index>`    one slice of the recipients (`RecipientSlice`):
+                                          `Status` `sending` (claimed) or `ended`, `ChangedAt`,
+                                          `Size`, `Recipients` (JSON: each recipient's
+                                          `address`, `status` and `detail`, in order); the
+                                          index is five digits, so the rows sort in order
 
-Every write is in that one partition: a batch of recipients is claimed, and marked, in one
-entity-group transaction (up to 100 rows); reading a notification's recipients is one range
-query inside it. Only the sweeper queries across partitions, off the hot path.
+Every write is in that one partition, one row at a time: a slice of recipients is claimed,
+and ended, in one write; reading a notification's slices is one range query inside it. Only
+the sweeper queries across partitions, off the hot path.
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,18 +29,18 @@ from azure.core import MatchConditions
 from azure.core.exceptions import (
     AzureError,
     ResourceExistsError,
+    ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+from azure.data.tables import TableClient, UpdateMode
 from azure.storage.queue import QueueClient
 
 from shared.calendar.model import Notification, NotificationPointer
-from shared.messages.imip import recipient_key
 from shared.storage.queue import encode, send_creating
 from shared.storage.tables import (
-    MAX_OPERATIONS_PER_TRANSACTION,
     get_text,
     outbox_row,
+    put_text,
     write_if_unchanged,
 )
 from shared.use_cases.outbox_sweep import PendingEntry
@@ -45,9 +48,7 @@ from shared.use_cases.ports import (
     Ending,
     OutboxEntry,
     QueueUnavailable,
-    RecipientMark,
-    RecipientState,
-    RecipientStatus,
+    RecipientSlice,
 )
 
 MAX_DETAIL = 2_000
@@ -68,9 +69,59 @@ def _delivery_prefix(pointer: NotificationPointer) -> str:
     return f"delivery|{pointer.notification_id}|"
 
 
-def _delivery_key(pointer: NotificationPointer, address: str) -> str:
-    digest = hashlib.sha256(recipient_key(address).encode()).hexdigest()[:32]
-    return _delivery_prefix(pointer) + digest
+def _slice_key(pointer: NotificationPointer, index: int) -> str:
+    return f"{_delivery_prefix(pointer)}{index:05d}"
+
+
+MAX_RECIPIENT_DETAIL = 500
+"""A recipient's failure as a slice row keeps it: 100 recipients' fit the row many times."""
+
+
+def slice_row(pointer: NotificationPointer, state: RecipientSlice) -> dict[str, Any]:
+    """The row of one slice of a notification's recipients."""
+    recipients = [
+        {"address": address, "status": status, "detail": detail[:MAX_RECIPIENT_DETAIL]}
+        for address, status, detail in zip(
+            state.addresses, state.statuses, state.details, strict=True
+        )
+    ]
+    row: dict[str, Any] = {
+        "PartitionKey": pointer.mailbox,
+        "RowKey": _slice_key(pointer, state.index),
+        "Kind": "delivery",
+        "Notification": pointer.notification_id,
+        "Slice": state.index,
+        "Size": len(state.addresses),
+        "Status": "sending" if state.claimed else "ended",
+        "ChangedAt": state.changed_at,
+    }
+    put_text(row, "Recipients", json.dumps(recipients, ensure_ascii=False))
+    return row
+
+
+def slice_of(row: Mapping[str, Any]) -> RecipientSlice:
+    """The slice a row holds (as `slice_row` wrote it)."""
+    recipients = json.loads(get_text(row, "Recipients"))
+    return RecipientSlice(
+        int(row["Slice"]),
+        tuple(str(r["address"]) for r in recipients),
+        tuple(r["status"] for r in recipients),
+        tuple(str(r["detail"]) for r in recipients),
+        claimed=row["Status"] == "sending",
+        changed_at=row["ChangedAt"],
+        version=str(row.metadata["etag"]),  # type: ignore[attr-defined]
+    )
+
+
+def _entry(row: Mapping[str, Any]) -> OutboxEntry:
+    notification = Notification.model_validate_json(get_text(row, "Notification"))
+    size = row.get("SliceSize")
+    return OutboxEntry(
+        notification,
+        row["Status"],
+        str(row.metadata["etag"]),  # type: ignore[attr-defined]
+        int(size) if size else None,
+    )
 
 
 class TableOutbox:
@@ -87,133 +138,67 @@ class TableOutbox:
 
     def find(self, pointer: NotificationPointer) -> OutboxEntry | None:
         row = self._outbox_row(pointer)
-        if row is None:
-            return None
-        notification = Notification.model_validate_json(get_text(row, "Notification"))
-        return OutboxEntry(notification, row["Status"])
+        return None if row is None else _entry(row)
 
-    def recipients(self, pointer: NotificationPointer) -> dict[str, RecipientState]:
+    def slices(self, pointer: NotificationPointer) -> dict[int, RecipientSlice]:
         prefix = _delivery_prefix(pointer)
         rows = self.table.query_entities(
             "PartitionKey eq @mailbox and RowKey ge @first and RowKey lt @after",
             parameters={"mailbox": pointer.mailbox, "first": prefix, "after": prefix[:-1] + "}"},
         )
-        states = {}
-        for row in rows:
-            state = RecipientState(
-                row["Recipient"], row["Status"], row["ChangedAt"], str(row.metadata["etag"])
-            )
-            states[recipient_key(state.address)] = state
-        return states
+        states = (slice_of(row) for row in rows)
+        return {state.index: state for state in states}
 
-    def _delivery_row(
-        self,
-        pointer: NotificationPointer,
-        address: str,
-        status: RecipientStatus,
-        at: datetime,
-        detail: str | None,
-    ) -> dict[str, Any]:
-        return {
-            "PartitionKey": pointer.mailbox,
-            "RowKey": _delivery_key(pointer, address),
-            "Kind": "delivery",
-            "Notification": pointer.notification_id,
-            "Recipient": address,
-            "Status": status,
-            "ChangedAt": at,
-            "Detail": (detail or "")[:MAX_DETAIL],
-        }
-
-    def claim(
-        self,
-        pointer: NotificationPointer,
-        address: str,
-        current: RecipientState | None,
-        at: datetime,
-    ) -> bool:
-        row = self._delivery_row(pointer, address, "sending", at, None)
-        if current is not None:
-            return write_if_unchanged(self.table, row, current.version)
+    def claim_slice(
+        self, pointer: NotificationPointer, claim: RecipientSlice, current: RecipientSlice | None
+    ) -> RecipientSlice | None:
+        row = slice_row(pointer, claim)
         try:
-            self.table.create_entity(row)
-        except ResourceExistsError:
-            return False
-        return True
-
-    def claim_all(
-        self,
-        pointer: NotificationPointer,
-        claims: Sequence[tuple[str, RecipientState | None]],
-        at: datetime,
-    ) -> list[str]:
-        """Up to 100 claims in one transaction (creates, and replaces if still the version
-        read). A transaction is all or nothing: when another worker changed one of them first
-        (409, 412), the claims of that transaction are made one by one instead."""
-        claimed: list[str] = []
-        for start in range(0, len(claims), MAX_OPERATIONS_PER_TRANSACTION):
-            part = claims[start : start + MAX_OPERATIONS_PER_TRANSACTION]
-            operations: list[Any] = []
-            for address, current in part:
-                row = self._delivery_row(pointer, address, "sending", at, None)
-                if current is None:
-                    operations.append(("create", row))
-                else:
-                    operations.append(
-                        (
-                            "update",
-                            row,
-                            {
-                                "mode": UpdateMode.REPLACE,
-                                "etag": current.version,
-                                "match_condition": MatchConditions.IfNotModified,
-                            },
-                        )
-                    )
-            try:
-                self.table.submit_transaction(operations)
-            except TableTransactionError as error:
-                if error.status_code not in (409, 412, 404):
-                    raise
-                claimed += [a for a, current in part if self.claim(pointer, a, current, at)]
+            if current is None:
+                written = self.table.create_entity(row)
             else:
-                claimed += [address for address, _ in part]
-        return claimed
+                written = self.table.update_entity(
+                    row,
+                    mode=UpdateMode.REPLACE,
+                    etag=current.version,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+            return None  # another worker wrote it first (or ended the notification's rows)
+        return replace(claim, version=str(written["etag"]))
 
-    def mark(
-        self,
-        pointer: NotificationPointer,
-        address: str,
-        status: RecipientStatus,
-        at: datetime,
-        detail: str | None = None,
-    ) -> None:
-        row = self._delivery_row(pointer, address, status, at, detail)
-        self.table.upsert_entity(row, mode=UpdateMode.REPLACE)
-
-    def mark_all(
-        self, pointer: NotificationPointer, marks: Sequence[RecipientMark], at: datetime
-    ) -> None:
-        """Up to 100 marks in one transaction (upserts: they win over any claim, as `mark`)."""
-        for start in range(0, len(marks), MAX_OPERATIONS_PER_TRANSACTION):
-            part = marks[start : start + MAX_OPERATIONS_PER_TRANSACTION]
-            self.table.submit_transaction(
-                [
-                    (
-                        "upsert",
-                        self._delivery_row(pointer, m.address, m.status, at, m.detail),
-                        {"mode": UpdateMode.REPLACE},
-                    )
-                    for m in part
-                ]
-            )
+    def end_slice(self, pointer: NotificationPointer, ended: RecipientSlice) -> None:
+        self.table.upsert_entity(slice_row(pointer, ended), mode=UpdateMode.REPLACE)
 
     def _merge(self, pointer: NotificationPointer, values: dict[str, Any]) -> None:
         row = {"PartitionKey": pointer.mailbox, "RowKey": _outbox_key(pointer), **values}
         self.table.update_entity(row, mode=UpdateMode.MERGE)
 
-    def record_attempt(self, pointer: NotificationPointer, attempt: int, at: datetime) -> None:
-        self._merge(pointer, {"Attempts": attempt, "LastAttemptAt": at})
+    def record_attempt(
+        self,
+        pointer: NotificationPointer,
+        entry: OutboxEntry,
+        attempt: int,
+        at: datetime,
+        slice_size: int,
+    ) -> int:
+        """One write on the version `find` read; when another writer came first (a racing
+        worker, the sweeper), read again and write again: the first attempt's slice size
+        stands for every later one."""
+        for _ in range(_WRITE_TRIES):
+            size = entry.slice_size or slice_size
+            values = {"Attempts": attempt, "LastAttemptAt": at, "SliceSize": size}
+            row = {"PartitionKey": pointer.mailbox, "RowKey": _outbox_key(pointer), **values}
+            try:
+                if write_if_unchanged(self.table, row, entry.version, UpdateMode.MERGE):
+                    return size
+            except ResourceNotFoundError:
+                return size  # gone: nothing left to deliver or record
+            found = self._outbox_row(pointer)
+            if found is None:
+                return size
+            entry = _entry(found)
+        raise RuntimeError(f"outbox row of {pointer} kept changing; attempt not recorded")
 
     def record_error(self, pointer: NotificationPointer, reason: str) -> None:
         self._merge(pointer, {"LastError": reason[:MAX_DETAIL]})

@@ -12,14 +12,13 @@ import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.policy import SMTP
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import msal  # type: ignore[import-untyped]
 import requests
 
+from shared.messages.imip import Mail
 from shared.use_cases.ports import Envelope, Outgoing, RecipientRefused, TransportError
 
 
@@ -89,13 +88,13 @@ class _GraphSession:
     def __init__(self, transport: GraphTransport, token: str) -> None:
         self.transport, self.token = transport, token
 
-    def send(self, message: EmailMessage, envelope: Envelope) -> None:
+    def send(self, mail: Mail, envelope: Envelope) -> None:
         settings = self.transport.settings
         url = f"{settings.base_url}/users/{quote(envelope.sender, safe='@')}/sendMail"
         try:
             response = self.transport.http.post(
                 url,
-                data=base64.b64encode(message.as_bytes(policy=SMTP)),
+                data=base64.b64encode(mail.data),
                 headers={"Authorization": f"Bearer {self.token}", "Content-Type": "text/plain"},
                 timeout=settings.timeout,
             )

@@ -8,16 +8,15 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from email.message import EmailMessage
-from email.policy import SMTP
 from pathlib import Path
 
+from shared.messages.imip import Mail
 from shared.use_cases.ports import Envelope, Outgoing, TransportError
 
 
-def maildir_name(message: EmailMessage) -> str:
+def maildir_name(mail: Mail) -> str:
     """One file name per message: a message written again (same Message-ID) finds its file."""
-    seed = str(message["Message-ID"] or uuid.uuid4())
+    seed = mail.message_id or str(uuid.uuid4())
     return hashlib.sha256(seed.encode()).hexdigest()[:40] + ".eml"
 
 
@@ -42,14 +41,14 @@ class MaildirTransport:
         """In `new/`, or already moved to `cur/` by a mail client (which appends `:2,<flags>`)."""
         return (self.root / "new" / name).exists() or any((self.root / "cur").glob(f"{name}:*"))
 
-    def send(self, message: EmailMessage, envelope: Envelope) -> None:
-        name = maildir_name(message)
+    def send(self, mail: Mail, envelope: Envelope) -> None:
+        name = maildir_name(mail)
         if self.delivered(name):
             return
         temporary = self.root / "tmp" / f"{name}.{os.getpid()}.{threading.get_ident()}"
         try:
             with open(temporary, "wb") as file:
-                file.write(message.as_bytes(policy=SMTP))
+                file.write(mail.data)
                 file.flush()
                 os.fsync(file.fileno())
             with suppress(FileExistsError):

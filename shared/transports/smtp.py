@@ -7,8 +7,8 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from email.message import EmailMessage
 
+from shared.messages.imip import Mail
 from shared.use_cases.ports import Envelope, Outgoing, RecipientRefused, TransportError
 
 
@@ -69,12 +69,16 @@ class _SmtpSession:
         self.client = client
         return client
 
-    def send(self, message: EmailMessage, envelope: Envelope) -> None:
+    def send(self, mail: Mail, envelope: Envelope) -> None:
         sender = self.settings.envelope_from or envelope.sender
+        # An address beyond ASCII needs the server's SMTPUTF8 (smtplib refuses to send it
+        # otherwise, as `send_message` would); the message itself is 7-bit either way.
+        international = not (sender + envelope.recipient).isascii()
+        options = ("SMTPUTF8", "BODY=8BITMIME") if international else ()
         for last_try in (False, True):
             client = self._connected()
             try:
-                client.send_message(message, from_addr=sender, to_addrs=[envelope.recipient])
+                client.sendmail(sender, [envelope.recipient], mail.data, mail_options=options)
                 return
             except smtplib.SMTPServerDisconnected as error:
                 self.client = None  # an idle connection the server closed: one new one

@@ -2,20 +2,23 @@
 
 One pipeline for both kinds of notification: a cancellation (`CANCEL`) and an invitation
 (`REQUEST`, when a meeting is created). Only two things depend on the kind, and neither is
-here: the message (`message_for`) and what happens to the internal attendee's copy
+here: the message (`Notice`) and what happens to the internal attendee's copy
 (`AttendeeCopies.update_copy`, which cancels it with `cancelled_copy` or creates it with
 `invited_copy`).
 
 The outbox row is the promise to notify; the queue message only points at it and may come
-twice, late, or after a worker died half-way. So delivery state is kept per recipient: a
-recipient is claimed before its message is sent and marked sent after, `MAIL_BATCH` of them in
-one transaction each way, while `MAIL_CONCURRENCY` threads send (the next batch is claimed and
-the last one marked while one is being sent). A claim a live worker holds is left to it (the
-message comes back once the claim's lease is over); a claim older than the lease belongs to a
-worker that died and is taken over. The messages that can go twice are those sent but not yet
-marked when a worker dies: at most two batches (the one being sent and the one whose marks are
-being written; one batch with a single thread), and each goes out identical (same bytes, same
-Message-ID; the maildir transport keeps the first file).
+twice, late, or after a worker died half-way. So delivery state is kept per slice of
+recipients: the notification's recipients (`recipients`, always the same, in the same order)
+cut into slices of `MAIL_BATCH` (fixed for the notification by its first attempt), one row
+each. A slice is claimed (one write) before its recipients are sent to and ended (one write)
+with each recipient's outcome after, while `MAIL_CONCURRENCY` threads send: the next slice is
+claimed, and the directory asked which of its recipients are users, while one is sent; the
+last one is ended meanwhile. A slice a live worker holds is left to it (the message comes back
+once the claim's lease is over); a claim older than the lease belongs to a worker that died
+and is taken over, sending again to the recipients not recorded sent. The messages that can go
+twice are those of the slices claimed but not yet ended when a worker dies: at most two (the
+one being sent and the one being ended; one with a single thread), and each goes out
+identical (same bytes, same Message-ID; the maildir transport keeps the first file).
 """
 
 from __future__ import annotations
@@ -44,7 +47,6 @@ from shared.messages.imip import (
     InvalidRecipient,
     Notice,
     canceled_subject,
-    mail_address,
     recipient_key,
     recipients,
 )
@@ -54,9 +56,9 @@ from shared.use_cases.ports import (
     Envelope,
     Outbox,
     Outgoing,
-    RecipientMark,
     RecipientRefused,
-    RecipientState,
+    RecipientSlice,
+    RecipientStatus,
     Redelivery,
     Transport,
     TransportError,
@@ -73,13 +75,13 @@ class DeliveryPolicy:
     max_attempts: int
     """The host's maxDequeueCount: the attempt that fails with this number is the last."""
     lease: timedelta
-    """How long a claim keeps other workers off a recipient."""
+    """How long a claim keeps other workers off a slice of recipients."""
     concurrency: int = 1
     """How many recipients are sent to at once (`MAIL_CONCURRENCY`), each thread with its own
     transport session."""
-    batch: int = 100
-    """How many recipients are claimed, and then marked, in one write (at most 100, a
-    transaction's limit)."""
+    batch: int = 50
+    """How many recipients share a delivery-state row (`MAIL_BATCH`), for notifications whose
+    first attempt this is; later attempts keep the first one's."""
 
 
 class Outcome(Enum):
@@ -97,8 +99,8 @@ class DeliveryFailed(Exception):
 class _Progress:
     failures: dict[str, str] = field(default_factory=dict)
     rejected: dict[str, str] = field(default_factory=dict)
-    busy: set[str] = field(default_factory=set)
-    """Recipients (by key) another worker held when this one came to them."""
+    busy: set[int] = field(default_factory=set)
+    """Slices (by index) another worker held when this one came to them, or left unfinished."""
 
 
 def deliver(
@@ -120,8 +122,9 @@ def deliver(
     if entry.status == "delivered":
         return Outcome.ALREADY_DELIVERED
     try:
-        outbox.record_attempt(pointer, attempt, now())
-        progress = _send_each(pointer, entry.notification, outbox, transport, copies, policy, now)
+        size = outbox.record_attempt(pointer, entry, attempt, now(), policy.batch)
+        run = _Run(pointer, entry.notification, size, outbox, transport, copies, policy, now)
+        progress = run.send_each()
         wait = None if progress.failures else _still_held(pointer, progress, outbox, policy, now())
         if wait is not None:
             redelivery.redeliver(pointer, wait)
@@ -138,22 +141,36 @@ def deliver(
 
 
 @dataclass(frozen=True)
-class _Recipient:
-    attendee: Attendee
-    address: str
-    state: RecipientState | None
+class _Slice:
+    """One slice of the recipients this attempt sends to: its attendees and its row as read."""
+
+    index: int
+    members: tuple[Attendee, ...]
+    current: RecipientSlice | None
 
     @property
-    def key(self) -> str:
-        return recipient_key(self.address)
+    def addresses(self) -> tuple[str, ...]:
+        return tuple(member.email_address.address.strip() for member in self.members)
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """A slice this worker claimed (`state`, None when another worker changed it first), and
+    the mailboxes of the users among its recipients still to send to."""
+
+    item: _Slice
+    state: RecipientSlice | None
+    internal: dict[str, str]
 
 
 @dataclass(frozen=True)
 class _Sent:
-    """How one recipient's turn ended: sent, not sent (`error`), or not tried (`lapsed`)."""
+    """How one recipient's turn ended: sent, rejected, failed (`error`), or not tried
+    (`lapsed`)."""
 
-    recipient: _Recipient
+    position: int
     error: BaseException | None = None
+    rejected: str | None = None
     lapsed: bool = False
 
 
@@ -181,94 +198,6 @@ class _Sessions:
         self._opened.close()
 
 
-def _chunks(items: list[_Recipient], size: int) -> list[list[_Recipient]]:
-    return [items[start : start + size] for start in range(0, len(items), max(1, size))]
-
-
-def _send_each(
-    pointer: NotificationPointer,
-    notification: Notification,
-    outbox: Outbox,
-    transport: Transport,
-    copies: AttendeeCopies,
-    policy: DeliveryPolicy,
-    now: Callable[[], datetime],
-) -> _Progress:
-    """Every recipient not yet done, in batches of `policy.batch`: a batch is claimed in one
-    write, its recipients sent to by `policy.concurrency` threads (each with its own transport
-    session), then marked in one write. The next batch is claimed while one is sent, and a
-    batch's marks are written while the next is sent, so a worker that dies leaves at most
-    two batches' recipients sent but not marked (`sending`); nothing else is sent twice."""
-    progress = _Progress()
-    states = outbox.recipients(pointer)
-    todo: list[_Recipient] = []
-    for attendee in recipients(notification):
-        address = attendee.email_address.address.strip()
-        state = states.get(recipient_key(address))
-        if state is not None and state.done:
-            continue
-        if state is not None and state.held(now(), policy.lease):
-            progress.busy.add(recipient_key(address))
-            continue
-        todo.append(_Recipient(attendee, address, state))
-    if not todo:
-        return progress
-    notice = Notice(notification)
-    sendable: list[_Recipient] = []
-    rejected: list[RecipientMark] = []
-    for recipient in todo:
-        try:
-            mail_address(recipient.attendee.email_address)
-        except InvalidRecipient as error:
-            rejected.append(RecipientMark(recipient.address, "rejected", str(error)))
-            progress.rejected[recipient.address] = str(error)
-            continue
-        sendable.append(recipient)
-    if rejected:
-        outbox.mark_all(pointer, rejected, now())
-    if not sendable:
-        return progress
-    internal = copies.internal([recipient.address for recipient in sendable])
-    sender = notification.organizer.email_address.address.strip()
-    sessions = _Sessions(transport)
-    stop = threading.Event()
-    """Set when the transport itself failed: recipients not yet tried are left for the retry."""
-
-    def turn(recipient: _Recipient, claimed_at: datetime) -> _Sent:
-        # A claim is good for one send started within half its lease (a send takes at most
-        # the transport's timeout, half the lease): later, another worker may have taken over.
-        if stop.is_set() or now() >= claimed_at + policy.lease / 2:
-            return _Sent(recipient, lapsed=True)
-        try:
-            mailbox = internal.get(recipient.key)
-            if mailbox is not None:
-                copies.update_copy(notification, recipient.address, claimed_at, mailbox)
-            message = notice.message(recipient.attendee)
-            if now() >= claimed_at + policy.lease / 2:
-                return _Sent(recipient, lapsed=True)
-            sessions.outgoing().send(message, Envelope(sender, recipient.address))
-        except Exception as error:
-            if isinstance(error, TransportError) and not isinstance(error, RecipientRefused):
-                stop.set()  # the transport itself is down: the next recipients would fail alike
-            return _Sent(recipient, error=error)
-        return _Sent(recipient)
-
-    # One thread sends alone, writing as it goes; more send side by side, and a writer thread
-    # claims the next batch and marks the last while they do.
-    workers: Executor = (
-        ThreadPoolExecutor(policy.concurrency) if policy.concurrency > 1 else _Inline()
-    )
-    writer: Executor = ThreadPoolExecutor(1) if policy.concurrency > 1 else _Inline()
-    with workers, writer, ExitStack() as closing:
-        closing.callback(sessions.close)
-        unexpected = _send_batches(
-            pointer, sendable, outbox, policy, now, progress, turn, workers, writer, stop
-        )
-    if unexpected is not None:
-        raise unexpected
-    return progress
-
-
 class _Inline(Executor):
     """Runs what is submitted at once, in the caller's thread (one thread sending alone)."""
 
@@ -281,75 +210,198 @@ class _Inline(Executor):
         return done
 
 
-def _send_batches(
-    pointer: NotificationPointer,
-    sendable: list[_Recipient],
-    outbox: Outbox,
-    policy: DeliveryPolicy,
-    now: Callable[[], datetime],
-    progress: _Progress,
-    turn: Callable[[_Recipient, datetime], _Sent],
-    workers: Executor,
-    writer: Executor,
-    stop: threading.Event,
-) -> Exception | None:
-    """The batches, pipelined (see `_send_each`); the first unexpected error, raised once
-    every recipient sent to is marked."""
-    batches = _chunks(sendable, policy.batch)
+class _Run:
+    """One attempt at a notification: its slices not yet done, claimed, sent and ended in
+    turn (see the module's text)."""
 
-    def claim(batch: list[_Recipient]) -> tuple[datetime, list[_Recipient]]:
-        at = now()
-        taken = set(outbox.claim_all(pointer, [(r.address, r.state) for r in batch], at))
-        return at, [r for r in batch if r.address in taken]
+    def __init__(
+        self,
+        pointer: NotificationPointer,
+        notification: Notification,
+        size: int,
+        outbox: Outbox,
+        transport: Transport,
+        copies: AttendeeCopies,
+        policy: DeliveryPolicy,
+        now: Callable[[], datetime],
+    ) -> None:
+        self.pointer, self.notification, self.size = pointer, notification, max(1, size)
+        self.outbox, self.transport, self.copies = outbox, transport, copies
+        self.policy, self.now = policy, now
+        self.progress = _Progress()
+        self.stop = threading.Event()
+        """Set when the transport itself failed: recipients not yet tried are left for the
+        retry."""
+        self.sender = notification.organizer.email_address.address.strip()
 
-    unexpected: Exception | None = None
-    claiming: Future[tuple[datetime, list[_Recipient]]] | None = writer.submit(claim, batches[0])
-    marking: Future[None] | None = None
-    for number, batch in enumerate(batches):
-        assert claiming is not None
-        claimed_at, claimed = claiming.result()
-        taken = {r.address for r in claimed}
-        progress.busy.update(r.key for r in batch if r.address not in taken)
-        claiming = None
-        if number + 1 < len(batches) and not stop.is_set():
-            claiming = writer.submit(claim, batches[number + 1])
-        ended = [f.result() for f in [workers.submit(turn, r, claimed_at) for r in claimed]]
-        marks: list[RecipientMark] = []
-        for result in ended:
-            address = result.recipient.address
+    def send_each(self) -> _Progress:
+        todo = self._todo()
+        if not todo:
+            return self.progress
+        self.notice = Notice(self.notification)
+        self.sessions = _Sessions(self.transport)
+        # One thread sends alone, writing as it goes; more send side by side, and a writer
+        # thread claims the next slice and ends the last while they do.
+        several = self.policy.concurrency > 1
+        workers: Executor = ThreadPoolExecutor(self.policy.concurrency) if several else _Inline()
+        writer: Executor = ThreadPoolExecutor(1) if several else _Inline()
+        with workers, writer, ExitStack() as closing:
+            closing.callback(self.sessions.close)
+            unexpected = self._send_slices(todo, workers, writer)
+        if unexpected is not None:
+            raise unexpected
+        return self.progress
+
+    def _todo(self) -> list[_Slice]:
+        """The slices with recipients still to send to; those another worker holds are noted
+        busy. Recipients rejected by an earlier attempt are named again in the row's end."""
+        everyone = recipients(self.notification)
+        states = self.outbox.slices(self.pointer)
+        todo: list[_Slice] = []
+        for index, start in enumerate(range(0, len(everyone), self.size)):
+            item = _Slice(index, everyone[start : start + self.size], states.get(index))
+            state = item.current
+            if state is not None and state.addresses != item.addresses:
+                raise RuntimeError(f"slice {index} of {self.pointer} is not its recipients'")
+            if state is not None:
+                for position, status in enumerate(state.statuses):
+                    if status == "rejected":
+                        self.progress.rejected[state.addresses[position]] = state.details[position]
+                if state.complete:
+                    continue
+                if state.held(self.now(), self.policy.lease):
+                    self.progress.busy.add(index)
+                    continue
+            todo.append(item)
+        return todo
+
+    def _claim(self, item: _Slice) -> _Claimed:
+        """Claim the slice (one write), then ask the directory which of its recipients still to
+        send to are users (once for them all)."""
+        current = item.current
+        count = len(item.members)
+        untried: tuple[RecipientStatus, ...] = tuple("untried" for _ in range(count))
+        claim = RecipientSlice(
+            item.index,
+            item.addresses,
+            current.statuses if current is not None else untried,
+            current.details if current is not None else ("",) * count,
+            claimed=True,
+            changed_at=self.now(),
+        )
+        state = self.outbox.claim_slice(self.pointer, claim, current)
+        if state is None:
+            return _Claimed(item, None, {})
+        pending = [a for position, a in enumerate(item.addresses) if not state.done(position)]
+        return _Claimed(item, state, self.copies.internal(pending) if pending else {})
+
+    def _turn(self, claimed: _Claimed, position: int) -> _Sent:
+        assert claimed.state is not None
+        claimed_at = claimed.state.changed_at
+        # A claim is good for one send started within half its lease (a send takes at most
+        # the transport's timeout, half the lease): later, another worker may have taken over.
+        if self.stop.is_set() or self.now() >= claimed_at + self.policy.lease / 2:
+            return _Sent(position, lapsed=True)
+        attendee = claimed.item.members[position]
+        address = claimed.item.addresses[position]
+        try:
+            mail = self.notice.mail(attendee)
+        except InvalidRecipient as error:
+            return _Sent(position, rejected=str(error))
+        try:
+            mailbox = claimed.internal.get(recipient_key(address))
+            if mailbox is not None:
+                self.copies.update_copy(self.notification, address, claimed_at, mailbox)
+            if self.now() >= claimed_at + self.policy.lease / 2:
+                return _Sent(position, lapsed=True)
+            self.sessions.outgoing().send(mail, Envelope(self.sender, address))
+        except Exception as error:
+            if isinstance(error, TransportError) and not isinstance(error, RecipientRefused):
+                self.stop.set()  # the transport itself is down: the next would fail alike
+            return _Sent(position, error=error)
+        return _Sent(position)
+
+    def _ended(self, state: RecipientSlice, results: list[_Sent]) -> RecipientSlice:
+        """The slice as this worker leaves it, each recipient's outcome recorded; the
+        outcomes' consequences noted in the progress."""
+        statuses: list[RecipientStatus] = list(state.statuses)
+        details = list(state.details)
+        lapsed = False
+        for result in results:
+            position, address = result.position, state.addresses[result.position]
             if result.lapsed:
-                marks.append(RecipientMark(address, "failed", "not tried: its claim lapsed"))
-                progress.busy.add(result.recipient.key)
+                statuses[position], details[position] = "failed", "not tried: its claim lapsed"
+                lapsed = True
+            elif result.rejected is not None:
+                statuses[position], details[position] = "rejected", result.rejected
+                self.progress.rejected[address] = result.rejected
             elif result.error is not None:
                 error = result.error
-                marks.append(RecipientMark(address, "failed", f"{type(error).__name__}: {error}"))
+                statuses[position] = "failed"
+                details[position] = f"{type(error).__name__}: {error}"
                 if isinstance(error, TransportError):
-                    progress.failures[address] = str(error)
-                elif unexpected is None and isinstance(error, Exception):
-                    unexpected = error
+                    self.progress.failures[address] = str(error)
             else:
-                marks.append(RecipientMark(address, "sent"))
-        if marking is not None:
-            marking.result()
-        marking = writer.submit(outbox.mark_all, pointer, marks, now())
-        if stop.is_set() or unexpected is not None:
-            break
-    if claiming is not None:  # claimed ahead, never tried: given up at once
-        _, ahead = claiming.result()
-        if ahead:
-            assert marking is not None
-            marking.result()
-            reason = "not tried: the attempt stopped"
-            marking = writer.submit(
-                outbox.mark_all,
-                pointer,
-                [RecipientMark(r.address, "failed", reason) for r in ahead],
-                now(),
-            )
-            progress.busy.update(r.key for r in ahead)
-    if marking is not None:
-        marking.result()
-    return unexpected
+                statuses[position], details[position] = "sent", ""
+        if lapsed:
+            self.progress.busy.add(state.index)
+        return RecipientSlice(
+            state.index,
+            state.addresses,
+            tuple(statuses),
+            tuple(details),
+            claimed=False,
+            changed_at=self.now(),
+        )
+
+    def _send_slices(
+        self, todo: list[_Slice], workers: Executor, writer: Executor
+    ) -> Exception | None:
+        """The slices, pipelined; the first unexpected error, raised once every slice sent to
+        is ended."""
+        unexpected: Exception | None = None
+        claiming: Future[_Claimed] | None = writer.submit(self._claim, todo[0])
+        ending: Future[None] | None = None
+        for number in range(len(todo)):
+            assert claiming is not None
+            claimed = claiming.result()
+            claiming = None
+            if number + 1 < len(todo) and not self.stop.is_set():
+                claiming = writer.submit(self._claim, todo[number + 1])
+            state = claimed.state
+            if state is None:  # another worker took it first
+                self.progress.busy.add(claimed.item.index)
+                continue
+            positions = [p for p in range(len(state.statuses)) if not state.done(p)]
+            turns = [workers.submit(self._turn, claimed, p) for p in positions]
+            results = [turn.result() for turn in turns]
+            for result in results:
+                error = result.error
+                if error is not None and not isinstance(error, TransportError):
+                    unexpected = unexpected or (error if isinstance(error, Exception) else None)
+            if ending is not None:
+                ending.result()
+            ending = writer.submit(self.outbox.end_slice, self.pointer, self._ended(state, results))
+            if self.stop.is_set() or unexpected is not None:
+                break
+        if claiming is not None:  # claimed ahead, never tried: given back at once
+            ahead = claiming.result()
+            if ahead.state is not None:
+                if ending is not None:
+                    ending.result()
+                given_back = RecipientSlice(
+                    ahead.state.index,
+                    ahead.state.addresses,
+                    ahead.state.statuses,
+                    ahead.state.details,
+                    claimed=False,
+                    changed_at=self.now(),
+                )
+                ending = writer.submit(self.outbox.end_slice, self.pointer, given_back)
+            self.progress.busy.add(ahead.item.index)
+        if ending is not None:
+            ending.result()
+        return unexpected
 
 
 def _still_held(
@@ -359,18 +411,19 @@ def _still_held(
     policy: DeliveryPolicy,
     at: datetime,
 ) -> timedelta | None:
-    """How long until another look is worth it, when recipients other workers held are not
-    done yet; None when they are. Looked up again after this worker's own sends, so of workers
-    racing on one message the last to finish sees every recipient done and ends the row."""
+    """How long until another look is worth it, when slices other workers held (or this one
+    left unfinished) are not done yet; None when they are. Looked up again after this
+    worker's own sends, so of workers racing on one message the last to finish sees every
+    recipient done and ends the row."""
     if not progress.busy:
         return None
-    states = outbox.recipients(pointer)
+    states = outbox.slices(pointer)
     waits: list[timedelta] = []
-    for key in progress.busy:
-        state = states.get(key)
+    for index in progress.busy:
+        state = states.get(index)
         if state is not None and state.held(at, policy.lease):
             waits.append(max(MIN_WAIT, state.changed_at + policy.lease - at))
-        elif state is None or not state.done:
+        elif state is None or not state.complete:
             waits.append(MIN_WAIT)  # released meanwhile: free to claim
     return min(waits, default=None)
 

@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from shared.calendar.model import (
     Event,
@@ -26,6 +25,9 @@ from shared.calendar.model import (
     User,
 )
 from shared.calendar.windows import Window
+
+if TYPE_CHECKING:  # the HTTP functions never load the mail modules
+    from shared.messages.imip import Mail
 
 # Cancelling ----------------------------------------------------------------------------------
 
@@ -114,7 +116,7 @@ class NotificationQueue(Protocol):
 # Delivering ---------------------------------------------------------------------------------
 
 OutboxStatus = Literal["pending", "delivered", "failed"]
-RecipientStatus = Literal["sending", "sent", "failed", "rejected"]
+RecipientStatus = Literal["untried", "sent", "failed", "rejected"]
 Ending = Literal["delivered", "failed"]
 
 
@@ -122,24 +124,48 @@ Ending = Literal["delivered", "failed"]
 class OutboxEntry:
     notification: Notification
     status: OutboxStatus
+    version: str = ""
+    """The row's version as read: the first attempt fixes the slice size on that version."""
+    slice_size: int | None = None
+    """How many recipients share a delivery-state row (`RecipientSlice`), fixed by the first
+    attempt; None before it."""
 
 
 @dataclass(frozen=True)
-class RecipientState:
-    """Where one recipient's delivery stands; a takeover must still find `version`."""
+class RecipientSlice:
+    """Where one slice of a notification's recipients stands: `size` recipients in a row, the
+    `index`th slice of `recipients(notification)` (the notification never changes, so neither
+    do its slices). One row holds it: written when a worker claims the slice, and when it is
+    done with it. A takeover must still find `version`."""
 
-    address: str
-    status: RecipientStatus
+    index: int
+    addresses: tuple[str, ...]
+    statuses: tuple[RecipientStatus, ...]
+    details: tuple[str, ...]
+    """Why a recipient failed or was rejected ("" otherwise)."""
+    claimed: bool
+    """A worker is sending to this slice's recipients (since `changed_at`)."""
     changed_at: datetime
-    version: str
+    version: str = ""
+
+    def done(self, position: int) -> bool:
+        return self.statuses[position] in ("sent", "rejected")
 
     @property
-    def done(self) -> bool:
-        return self.status in ("sent", "rejected")
+    def complete(self) -> bool:
+        return all(self.done(position) for position in range(len(self.statuses)))
 
     def held(self, now: datetime, lease: timedelta) -> bool:
         """Claimed by a worker that may still be sending."""
-        return self.status == "sending" and now < self.changed_at + lease
+        return self.claimed and now < self.changed_at + lease
+
+    def status_of(self, address: str) -> RecipientStatus | None:
+        """The status of the recipient with this address (compared as `recipient_key`)."""
+        key = address.strip().casefold()
+        for position, own in enumerate(self.addresses):
+            if own.strip().casefold() == key:
+                return self.statuses[position]
+        return None
 
 
 @dataclass(frozen=True)
@@ -157,7 +183,7 @@ class RecipientRefused(TransportError):
 
 
 class Outgoing(Protocol):
-    def send(self, message: EmailMessage, envelope: Envelope) -> None:
+    def send(self, mail: Mail, envelope: Envelope) -> None:
         """Raises TransportError, or RecipientRefused when only this recipient is refused."""
         ...
 
@@ -170,61 +196,36 @@ class Transport(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class RecipientMark:
-    """One recipient's new delivery state, written with others of the notification at once."""
-
-    address: str
-    status: RecipientStatus
-    detail: str | None = None
-
-
 class Outbox(Protocol):
     def find(self, pointer: NotificationPointer) -> OutboxEntry | None: ...
 
-    def recipients(self, pointer: NotificationPointer) -> dict[str, RecipientState]:
-        """Every recipient's state so far, by `recipient_key` of its address."""
+    def slices(self, pointer: NotificationPointer) -> dict[int, RecipientSlice]:
+        """Every slice of the notification's recipients written so far, by index (one range
+        query)."""
         ...
 
-    def claim(
+    def claim_slice(
+        self, pointer: NotificationPointer, claim: RecipientSlice, current: RecipientSlice | None
+    ) -> RecipientSlice | None:
+        """Write `claim` (claimed): create the slice's row, or replace `current` if it is still
+        that version. The slice as written (its new version), or None when another worker
+        changed it first."""
+        ...
+
+    def end_slice(self, pointer: NotificationPointer, ended: RecipientSlice) -> None:
+        """Write the slice as this worker leaves it (not claimed), whoever wrote it last."""
+        ...
+
+    def record_attempt(
         self,
         pointer: NotificationPointer,
-        address: str,
-        current: RecipientState | None,
+        entry: OutboxEntry,
+        attempt: int,
         at: datetime,
-    ) -> bool:
-        """Mark the recipient `sending`: create its state, or replace `current` if it is still
-        that version. False when another worker changed it first."""
-        ...
-
-    def claim_all(
-        self,
-        pointer: NotificationPointer,
-        claims: Sequence[tuple[str, RecipientState | None]],
-        at: datetime,
-    ) -> list[str]:
-        """`claim` each (address, current) pair, as few writes as can be (the recipients share
-        the organizer's partition); the addresses claimed, in the order given. An address
-        another worker changed first is left out, and the others are still claimed."""
-        ...
-
-    def mark(
-        self,
-        pointer: NotificationPointer,
-        address: str,
-        status: RecipientStatus,
-        at: datetime,
-        detail: str | None = None,
-    ) -> None: ...
-
-    def mark_all(
-        self, pointer: NotificationPointer, marks: Sequence[RecipientMark], at: datetime
-    ) -> None:
-        """`mark` each, as few writes as can be; all are written when it returns."""
-        ...
-
-    def record_attempt(self, pointer: NotificationPointer, attempt: int, at: datetime) -> None:
-        """Note the attempt on the outbox row (which also tells the sweeper it is in hand)."""
+        slice_size: int,
+    ) -> int:
+        """Note the attempt on the outbox row (which also tells the sweeper it is in hand), and
+        fix the notification's slice size if no attempt did yet: the slice size in effect."""
         ...
 
     def record_error(self, pointer: NotificationPointer, reason: str) -> None: ...

@@ -222,13 +222,21 @@ class MailStack:
         return row if row["Status"] != "pending" else None
 
     def deliveries(self, notification_id: str) -> dict[str, str]:
-        """Each recipient's delivery status, by address."""
+        """Each recipient's delivery status, by address, from the rows of its slices: `sending`
+        while its slice is claimed and it is not yet sent."""
         client = self.tables.get_table_client(self.settings.calendar_table)
         rows = client.query_entities(
             "PartitionKey eq @mailbox and Kind eq 'delivery' and Notification eq @id",
             parameters={"mailbox": self.user(ADELE), "id": notification_id},
         )
-        return {row["Recipient"]: row["Status"] for row in rows}
+        statuses = {}
+        for row in rows:
+            for recipient in json.loads(get_text(row, "Recipients")):
+                status = recipient["status"]
+                if row["Status"] == "sending" and status not in ("sent", "rejected"):
+                    status = "sending"
+                statuses[recipient["address"]] = status
+        return statuses
 
     def copy(self, upn: str, copy_id: str) -> Event:
         row = self.row(self.user(upn), f"event|{copy_id}")

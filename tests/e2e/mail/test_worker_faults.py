@@ -32,8 +32,8 @@ def sink() -> Iterator[SmtpSink]:
 
 BATCH = 4
 IN_DOUBT = 2 * BATCH
-"""The README's bound with MAIL_CONCURRENCY > 1: a dead worker leaves at most two batches
-sent but not marked (the batch being sent, the one whose marks are being written)."""
+"""The README's bound with MAIL_CONCURRENCY > 1: a dead worker leaves at most two slices
+sent to but not ended (the slice being sent, the one being ended)."""
 
 
 def smtp(sink: SmtpSink, **more: str) -> dict[str, str]:

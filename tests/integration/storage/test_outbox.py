@@ -6,7 +6,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -40,7 +40,7 @@ from shared.storage.tables import (
 )
 from shared.use_cases.cancellation import CancelEvent, cancel_event
 from shared.use_cases.delivery import copy_id
-from shared.use_cases.ports import RecipientMark
+from shared.use_cases.ports import RecipientSlice
 
 ADELE = "6e7b768e-07e2-4810-8459-485f84f8f204"
 ALEX = "87d349ed-44d7-43e1-9a83-5f2406dee5bd"
@@ -179,44 +179,110 @@ def test_find_reads_the_notification_the_cancel_committed(store: Store) -> None:
     assert store.outbox.find(NotificationPointer(ADELE, "AAMkNothing")) is None
 
 
-def test_a_recipient_is_claimed_once_and_taken_over_only_at_the_version_read(store: Store) -> None:
-    pointer = store.cancel(store.tenant.events["planning"][1])
-    outbox = store.outbox
-
-    assert outbox.claim(pointer, "pat@fabrikam.example", None, NOW)
-    assert not outbox.claim(pointer, "PAT@fabrikam.example", None, NOW)  # another worker's
-    (state,) = outbox.recipients(pointer).values()
-    assert (state.address, state.status, state.changed_at) == (
-        "pat@fabrikam.example",
-        "sending",
-        NOW,
+def claim_of(index: int, *addresses: str, at: datetime = NOW) -> RecipientSlice:
+    """A slice of these recipients, none tried yet, claimed at `at`."""
+    return RecipientSlice(
+        index,
+        addresses,
+        tuple("untried" for _ in addresses),
+        ("",) * len(addresses),
+        claimed=True,
+        changed_at=at,
     )
 
+
+def test_a_slice_is_claimed_once_and_taken_over_only_at_the_version_read(store: Store) -> None:
+    pointer = store.cancel(store.tenant.events["planning"][1])
+    outbox = store.outbox
+    claim = claim_of(0, "pat@fabrikam.example", "AlexW@contoso.example")
+
+    state = outbox.claim_slice(pointer, claim, None)
+    assert state is not None
+    assert outbox.claim_slice(pointer, claim, None) is None  # another worker's
+    assert outbox.slices(pointer) == {0: state}
+    assert (state.claimed, state.changed_at, state.statuses) == (True, NOW, ("untried",) * 2)
+
     later = NOW + timedelta(minutes=5)
-    assert outbox.claim(pointer, "pat@fabrikam.example", state, later)
-    assert not outbox.claim(pointer, "pat@fabrikam.example", state, later)  # that version is gone
-    outbox.mark(pointer, "pat@fabrikam.example", "sent", later)
-    assert outbox.recipients(pointer)["pat@fabrikam.example"].status == "sent"
+    taken = outbox.claim_slice(pointer, replace(claim, changed_at=later), state)
+    assert taken is not None
+    assert outbox.claim_slice(pointer, replace(claim, changed_at=later), state) is None  # gone
+    ended = replace(taken, statuses=("sent", "failed"), details=("", "smtp: 451"), claimed=False)
+    outbox.end_slice(pointer, ended)
+    (read,) = outbox.slices(pointer).values()
+    assert (read.statuses, read.details, read.claimed) == (
+        ("sent", "failed"),
+        ("", "smtp: 451"),
+        False,
+    )
+    assert read.status_of("PAT@fabrikam.example") == "sent"
+    assert not read.complete
 
 
-def test_recipients_are_only_this_notifications(store: Store) -> None:
+def test_slices_are_only_this_notifications_and_keep_their_order(store: Store) -> None:
     planning = store.cancel(store.tenant.events["planning"][1])
     launch = store.cancel(store.tenant.events["launch"][1])
-    store.outbox.mark(planning, "AlexW@contoso.example", "sent", NOW)
-    store.outbox.mark(launch, "LeeG@contoso.example", "failed", NOW, "x" * 5000)
+    for index in (10, 2, 0):
+        store.outbox.end_slice(
+            planning, replace(claim_of(index, f"g{index}@x.example"), claimed=False)
+        )
+    failed = replace(
+        claim_of(0, "LeeG@contoso.example"), statuses=("failed",), details=("x" * 5000,)
+    )
+    store.outbox.end_slice(launch, failed)
 
-    assert list(store.outbox.recipients(planning)) == ["alexw@contoso.example"]
-    (lee,) = store.outbox.recipients(launch).values()
-    assert lee.status == "failed"
+    assert list(store.outbox.slices(planning)) == [0, 2, 10]
+    (lee,) = store.outbox.slices(launch).values()
+    assert lee.statuses == ("failed",)
+    assert lee.details == ("x" * 500,)  # a recipient's failure is kept to 500 characters
     rows = [r for r in store.calendar.list_entities() if r.get("Kind") == "delivery"]
-    assert {len(r["Detail"]) for r in rows} == {0, 2000}
+    assert sorted(r["RowKey"] for r in rows) == sorted(
+        [f"delivery|{planning.notification_id}|{i:05d}" for i in (0, 2, 10)]
+        + [f"delivery|{launch.notification_id}|00000"]
+    )
+
+
+def test_a_slice_of_100_long_addresses_with_long_failures_fits_its_row(store: Store) -> None:
+    pointer = store.cancel(store.tenant.events["planning"][1])
+    guests = tuple(f"{'g' * 60}.{n}@{'fabrikam-' * 20}example" for n in range(100))
+    failed = replace(
+        claim_of(0, *guests),
+        statuses=tuple("failed" for _ in guests),
+        details=tuple(f"smtp: 451 ünavailable {'z' * 900}" for _ in guests),
+        claimed=False,
+    )
+
+    store.outbox.end_slice(pointer, failed)
+
+    (read,) = store.outbox.slices(pointer).values()
+    assert read.addresses == guests
+    assert read.details == tuple(d[:500] for d in failed.details)
+
+
+def test_the_first_attempt_fixes_the_slice_size_and_a_racing_one_keeps_it(store: Store) -> None:
+    pointer = store.cancel(store.tenant.events["planning"][1])
+    first = store.outbox.find(pointer)
+    second = store.outbox.find(pointer)  # a worker racing on a duplicate message
+    assert first is not None
+    assert second is not None
+    assert first.slice_size is None
+
+    assert store.outbox.record_attempt(pointer, first, 1, NOW, 25) == 25
+    assert store.outbox.record_attempt(pointer, second, 1, NOW, 50) == 25  # read again, kept
+    again = store.outbox.find(pointer)
+    assert again is not None
+    assert again.slice_size == 25
+    assert store.outbox.record_attempt(pointer, again, 2, NOW, 100) == 25
+    row = store.row(ADELE, f"outbox|{pointer.notification_id}")
+    assert (row["Attempts"], row["SliceSize"]) == (2, 25)
 
 
 def test_finish_rewrites_status_reason_and_the_notification_and_never_undoes_delivered(
     store: Store,
 ) -> None:
     pointer = store.cancel(store.tenant.events["planning"][1])
-    store.outbox.record_attempt(pointer, 2, NOW)
+    entry = store.outbox.find(pointer)
+    assert entry is not None
+    store.outbox.record_attempt(pointer, entry, 2, NOW, 50)
     store.outbox.record_error(pointer, "pat@fabrikam.example: smtp: 451 busy")
 
     store.outbox.finish(pointer, "failed", "pat@fabrikam.example: smtp: 451 busy")
@@ -493,52 +559,6 @@ def test_a_put_that_loses_the_race_to_create_the_queue_still_lands(store: Store)
 
         assert raw.get_queue_properties().approximate_message_count == 2
         raw.delete_queue()
-
-
-def test_claims_and_marks_of_a_whole_batch_are_transactions_of_at_most_100_rows(
-    store: Store,
-) -> None:
-    pointer = store.cancel(store.tenant.events["planning"][1])
-    outbox = store.outbox
-    guests = [f"Guest{n}@Fabrikam.example" for n in range(130)]  # two transactions each way
-
-    claimed = outbox.claim_all(pointer, [(guest, None) for guest in guests], NOW)
-
-    assert sorted(claimed) == sorted(guests)
-    states = outbox.recipients(pointer)
-    assert sorted(states) == sorted(guest.lower() for guest in guests)
-    assert {state.status for state in states.values()} == {"sending"}
-
-    outbox.mark_all(pointer, [RecipientMark(guest, "sent") for guest in guests], NOW)
-    assert {state.status for state in outbox.recipients(pointer).values()} == {"sent"}
-
-
-def test_a_batch_claim_another_worker_got_into_first_claims_the_rest_one_by_one(
-    store: Store,
-) -> None:
-    pointer = store.cancel(store.tenant.events["planning"][1])
-    outbox = store.outbox
-    assert outbox.claim(pointer, "taken@fabrikam.example", None, NOW)  # another worker's
-    (taken,) = outbox.recipients(pointer).values()
-    later = NOW + timedelta(minutes=5)
-    assert outbox.claim(pointer, "taken@fabrikam.example", taken, later)  # and taken over again
-
-    claimed = outbox.claim_all(
-        pointer,
-        [
-            ("a@fabrikam.example", None),
-            ("taken@fabrikam.example", taken),
-            ("b@fabrikam.example", None),
-        ],
-        later,
-    )
-
-    assert sorted(claimed) == ["a@fabrikam.example", "b@fabrikam.example"]
-    assert {key: state.status for key, state in outbox.recipients(pointer).items()} == {
-        "a@fabrikam.example": "sending",
-        "b@fabrikam.example": "sending",
-        "taken@fabrikam.example": "sending",
-    }
 
 
 def test_the_directory_is_asked_once_which_of_many_addresses_are_users(store: Store) -> None:

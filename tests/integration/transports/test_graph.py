@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from shared.messages.imip import message_for, recipients
+from shared.messages.imip import Mail, message_for, recipients
 from shared.transports.graph import GraphSettings, GraphTransport
 from shared.use_cases.ports import Envelope, RecipientRefused, TransportError
 from tests.certificates import CertificateAuthority
@@ -54,7 +54,7 @@ def send_all(sender: GraphTransport) -> None:
     item = notification()
     with sender.session() as outgoing:
         for attendee in recipients(item):
-            message = message_for(item, attendee)
+            message = Mail.of(message_for(item, attendee))
             outgoing.send(message, Envelope(ORGANIZER, attendee.email_address.address))
 
 
@@ -107,7 +107,7 @@ def test_a_message_graph_refuses_is_refused_alone_and_an_outage_stops_the_delive
         (503, {"error": {"code": "ServiceUnavailable", "message": "try later"}}),
     ]
     item = notification()
-    message = message_for(item, recipients(item)[0])
+    message = Mail.of(message_for(item, recipients(item)[0]))
     envelope = Envelope(ORGANIZER, "AlexW@contoso.example")
     with transport(graph, trusting(authority)).session() as outgoing:
         with pytest.raises(RecipientRefused, match="400: ErrorInvalidRecipients: no such mailbox"):

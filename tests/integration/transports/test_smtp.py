@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from devtools.azurite import free_port
-from shared.messages.imip import message_for, recipients
+from shared.messages.imip import Mail, message_for, recipients
 from shared.transports.smtp import SmtpSettings, SmtpTransport
 from shared.use_cases.ports import Envelope, RecipientRefused, TransportError
 from tests.certificates import CertificateAuthority
@@ -53,7 +53,7 @@ def send_all(smtp: SmtpTransport) -> None:
     item = notification()
     with smtp.session() as outgoing:
         for attendee in recipients(item):
-            message = message_for(item, attendee)
+            message = Mail.of(message_for(item, attendee))
             outgoing.send(message, Envelope(ORGANIZER, attendee.email_address.address))
 
 
@@ -90,7 +90,7 @@ def test_a_refused_recipient_is_refused_alone(
 ) -> None:
     sink.refuse["megan@x.example"] = "451 4.3.0 Mailbox busy, try again"
     item = notification()
-    message = message_for(item, recipients(item)[0])
+    message = Mail.of(message_for(item, recipients(item)[0]))
     with transport(sink, authority).session() as outgoing:
         with pytest.raises(RecipientRefused, match=r"451 4\.3\.0 Mailbox busy"):
             outgoing.send(message, Envelope(ORGANIZER, "megan@x.example"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.messages.imip import message_for, recipients
+from shared.messages.imip import Mail, message_for, recipients
 from shared.transports.maildir import MaildirTransport, maildir_name
 from shared.use_cases.ports import Envelope, TransportError
 from tests.unit.use_cases.delivery_fakes import ORGANIZER, notification
@@ -18,7 +18,7 @@ def test_each_message_is_one_eml_file_in_new_and_nothing_is_left_in_tmp(tmp_path
     transport = MaildirTransport(tmp_path / "maildir")
     with transport.session() as outgoing:
         for attendee in recipients(item):
-            message = message_for(item, attendee)
+            message = Mail.of(message_for(item, attendee))
             outgoing.send(message, Envelope(ORGANIZER, attendee.email_address.address))
 
     files = sorted((tmp_path / "maildir" / "new").iterdir())
@@ -33,13 +33,13 @@ def test_each_message_is_one_eml_file_in_new_and_nothing_is_left_in_tmp(tmp_path
 
 def test_a_message_written_again_keeps_its_first_file(tmp_path: Path) -> None:
     item = notification()
-    message = message_for(item, recipients(item)[0])
+    message = Mail.of(message_for(item, recipients(item)[0]))
     transport = MaildirTransport(tmp_path)
     envelope = Envelope(ORGANIZER, "AlexW@contoso.example")
     with transport.session() as outgoing:
         outgoing.send(message, envelope)
         written = (tmp_path / "new" / maildir_name(message)).read_bytes()
-        outgoing.send(message_for(item, recipients(item)[0]), envelope)
+        outgoing.send(Mail.of(message_for(item, recipients(item)[0])), envelope)
 
     assert [file.name for file in (tmp_path / "new").iterdir()] == [maildir_name(message)]
     assert (tmp_path / "new" / maildir_name(message)).read_bytes() == written
@@ -47,7 +47,7 @@ def test_a_message_written_again_keeps_its_first_file(tmp_path: Path) -> None:
 
 def test_a_message_a_mail_client_moved_to_cur_is_not_written_again(tmp_path: Path) -> None:
     item = notification()
-    message = message_for(item, recipients(item)[0])
+    message = Mail.of(message_for(item, recipients(item)[0]))
     transport = MaildirTransport(tmp_path)
     with transport.session() as outgoing:
         outgoing.send(message, Envelope(ORGANIZER, "AlexW@contoso.example"))
@@ -65,6 +65,6 @@ def test_a_maildir_that_cannot_be_written_is_a_transport_error(tmp_path: Path) -
         (tmp_path / "tmp").rmdir()
         with pytest.raises(TransportError, match="maildir"):
             outgoing.send(
-                message_for(item, recipients(item)[0]),
+                Mail.of(message_for(item, recipients(item)[0])),
                 Envelope(ORGANIZER, "AlexW@contoso.example"),
             )

@@ -12,9 +12,8 @@ import itertools
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 
 from shared.calendar.model import (
     Attendee,
@@ -27,7 +26,7 @@ from shared.calendar.model import (
     PatternedRecurrence,
     Recipient,
 )
-from shared.messages.imip import recipient_key
+from shared.messages.imip import Mail, recipient_key
 from shared.use_cases.outbox_sweep import PendingEntry, PendingOutbox
 from shared.use_cases.ports import (
     AttendeeCopies,
@@ -38,10 +37,8 @@ from shared.use_cases.ports import (
     OutboxStatus,
     Outgoing,
     QueueUnavailable,
-    RecipientMark,
     RecipientRefused,
-    RecipientState,
-    RecipientStatus,
+    RecipientSlice,
     Redelivery,
     Transport,
     TransportError,
@@ -143,14 +140,15 @@ class FakeOutbox:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.rows: dict[NotificationPointer, OutboxRow] = {}
-        self.states: dict[tuple[NotificationPointer, str], RecipientState] = {}
+        self.slice_rows: dict[tuple[NotificationPointer, int], RecipientSlice] = {}
+        self.slice_sizes: dict[NotificationPointer, int] = {}
         self._versions = itertools.count(1)
         self.steal_claims = False
-        """Another worker claims every recipient just before this one does."""
+        """Another worker claims every slice just before this one does."""
         self.others_finish = False
-        """... and has sent it by the time this worker looks again."""
+        """... and has sent to it by the time this worker looks again."""
         self.writes: list[tuple[str, int]] = []
-        """Each claim_all and mark_all: its kind and how many recipients it wrote."""
+        """Each claim and end of a slice: its kind and how many recipients it holds."""
         self._lock = threading.Lock()
 
     def add(self, item: Notification, at: datetime | None = None) -> NotificationPointer:
@@ -163,69 +161,57 @@ class FakeOutbox:
 
     def find(self, pointer: NotificationPointer) -> OutboxEntry | None:
         row = self.rows.get(pointer)
-        return None if row is None else OutboxEntry(row.notification, row.status)
+        if row is None:
+            return None
+        return OutboxEntry(
+            row.notification, row.status, str(row.version), self.slice_sizes.get(pointer)
+        )
 
-    def recipients(self, pointer: NotificationPointer) -> dict[str, RecipientState]:
-        return {key: state for (owner, key), state in self.states.items() if owner == pointer}
-
-    def _put(
-        self, pointer: NotificationPointer, address: str, status: RecipientStatus, at: datetime
-    ) -> None:
-        state = RecipientState(address, status, at, f"v{next(self._versions)}")
-        self.states[(pointer, recipient_key(address))] = state
-
-    def claim(
-        self,
-        pointer: NotificationPointer,
-        address: str,
-        current: RecipientState | None,
-        at: datetime,
-    ) -> bool:
-        if self.steal_claims:
-            self._put(pointer, address, "sent" if self.others_finish else "sending", at)
-            return False
-        now = self.states.get((pointer, recipient_key(address)))
-        if (current is None and now is not None) or (
-            current is not None and (now is None or now.version != current.version)
-        ):
-            return False
-        self._put(pointer, address, "sending", at)
-        return True
-
-    def claim_all(
-        self,
-        pointer: NotificationPointer,
-        claims: Sequence[tuple[str, RecipientState | None]],
-        at: datetime,
-    ) -> list[str]:
-        self.writes.append(("claim", len(claims)))
+    def slices(self, pointer: NotificationPointer) -> dict[int, RecipientSlice]:
         with self._lock:
-            return [
-                address for address, current in claims if self.claim(pointer, address, current, at)
-            ]
+            return {i: state for (owner, i), state in self.slice_rows.items() if owner == pointer}
 
-    def mark(
+    def _put(self, pointer: NotificationPointer, state: RecipientSlice) -> RecipientSlice:
+        written = replace(state, version=f"v{next(self._versions)}")
+        self.slice_rows[(pointer, state.index)] = written
+        return written
+
+    def claim_slice(
+        self, pointer: NotificationPointer, claim: RecipientSlice, current: RecipientSlice | None
+    ) -> RecipientSlice | None:
+        self.writes.append(("claim", len(claim.addresses)))
+        with self._lock:
+            if self.steal_claims:
+                if self.others_finish:
+                    done = tuple("sent" for _ in claim.statuses)
+                    self._put(pointer, replace(claim, statuses=done, claimed=False))  # type: ignore[arg-type]
+                else:
+                    self._put(pointer, claim)
+                return None
+            now = self.slice_rows.get((pointer, claim.index))
+            if (current is None and now is not None) or (
+                current is not None and (now is None or now.version != current.version)
+            ):
+                return None
+            return self._put(pointer, claim)
+
+    def end_slice(self, pointer: NotificationPointer, ended: RecipientSlice) -> None:
+        self.writes.append(("mark", len(ended.addresses)))
+        with self._lock:
+            self._put(pointer, ended)
+
+    def record_attempt(
         self,
         pointer: NotificationPointer,
-        address: str,
-        status: RecipientStatus,
+        entry: OutboxEntry,
+        attempt: int,
         at: datetime,
-        detail: str | None = None,
-    ) -> None:
-        self._put(pointer, address, status, at)
-
-    def mark_all(
-        self, pointer: NotificationPointer, marks: Sequence[RecipientMark], at: datetime
-    ) -> None:
-        self.writes.append(("mark", len(marks)))
-        with self._lock:
-            for mark in marks:
-                self._put(pointer, mark.address, mark.status, at)
-
-    def record_attempt(self, pointer: NotificationPointer, attempt: int, at: datetime) -> None:
+        slice_size: int,
+    ) -> int:
         row = self.rows[pointer]
         row.attempts = attempt
         self._touch(row)
+        return self.slice_sizes.setdefault(pointer, slice_size)
 
     def record_error(self, pointer: NotificationPointer, reason: str) -> None:
         row = self.rows[pointer]
@@ -253,9 +239,15 @@ class FakeOutbox:
         self._touch(row)
         return True
 
-    def status_of(self, address: str, item: Notification) -> RecipientStatus | None:
-        state = self.states.get((pointer_of(item), recipient_key(address)))
-        return None if state is None else state.status
+    def status_of(self, address: str, item: Notification) -> str | None:
+        """The recipient's status; `sending` while its slice is claimed and it is not done."""
+        for (owner, _), state in self.slice_rows.items():
+            status = state.status_of(address) if owner == pointer_of(item) else None
+            if status is not None:
+                if state.claimed and status not in ("sent", "rejected"):
+                    return "sending"
+                return status
+        return None
 
 
 class WorkerKilled(BaseException):
@@ -264,7 +256,7 @@ class WorkerKilled(BaseException):
 
 @dataclass
 class FakeTransport:
-    sent: list[tuple[Envelope, EmailMessage]] = field(default_factory=list)
+    sent: list[tuple[Envelope, Mail]] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)
     down: bool = False
     kill_after: int | None = None
@@ -287,13 +279,13 @@ class FakeTransport:
             with self._lock:
                 self.closed += 1
 
-    def send(self, message: EmailMessage, envelope: Envelope) -> None:
+    def send(self, mail: Mail, envelope: Envelope) -> None:
         with self._lock:
             if self.kill_after is not None and len(self.sent) >= self.kill_after:
                 raise WorkerKilled()
             if recipient_key(envelope.recipient) in self.refuse:
                 raise RecipientRefused(self.refuse[recipient_key(envelope.recipient)])
-            self.sent.append((envelope, message))
+            self.sent.append((envelope, mail))
             self.threads.add(threading.get_ident())
 
     def count(self, address: str) -> int:

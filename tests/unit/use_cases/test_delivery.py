@@ -110,12 +110,12 @@ def test_a_redelivered_message_sends_nothing_already_sent() -> None:
     assert len(world.transport.sent) == 3
 
 
-def test_a_worker_killed_half_way_resends_at_most_its_batch_after_the_lease() -> None:
-    world = World()  # one batch of three, claimed at once and marked at once
+def test_a_worker_killed_half_way_resends_at_most_its_slice_after_the_lease() -> None:
+    world = World()  # one slice of three, claimed at once and ended at once
     world.transport.kill_after = 1
     with pytest.raises(WorkerKilled):
         world.deliver()
-    assert world.outbox.writes == [("claim", 3)]  # killed before the marks were written
+    assert world.outbox.writes == [("claim", 3)]  # killed before the slice was ended
     assert {a: world.outbox.status_of(a, world.notification) for a in (ALEX, MEGAN, PAT)} == (
         dict.fromkeys((ALEX, MEGAN, PAT), "sending")
     )
@@ -130,11 +130,11 @@ def test_a_worker_killed_half_way_resends_at_most_its_batch_after_the_lease() ->
 
     world.clock.advance(delay.total_seconds())
     assert world.deliver() is Outcome.DELIVERED  # the lease is over: the claims are taken over
-    # Alex's message went out before the worker died and again after: the batch in doubt.
+    # Alex's message went out before the worker died and again after: the slice in doubt.
     assert [world.transport.count(a) for a in (ALEX, MEGAN, PAT)] == [2, 1, 1]
 
 
-def test_with_batches_of_one_a_killed_worker_leaves_one_recipient_in_doubt() -> None:
+def test_with_slices_of_one_a_killed_worker_leaves_one_recipient_in_doubt() -> None:
     world = World()
     world.transport.kill_after = 1
     with pytest.raises(WorkerKilled):
@@ -174,8 +174,8 @@ def test_killed_anywhere_each_recipient_gets_its_message_and_at_most_the_bound_t
 
 
 def in_doubt(policy: DeliveryPolicy) -> int:
-    """The README's bound: one batch sending alone, two when sending side by side (the batch
-    being sent and the one whose marks are being written)."""
+    """The README's bound: one slice sending alone, two when sending side by side (the slice
+    being sent and the one being ended)."""
     return policy.batch * (1 if policy.concurrency == 1 else 2)
 
 
@@ -192,7 +192,41 @@ def test_recipients_are_sent_to_side_by_side_each_thread_with_its_own_session() 
     assert world.transport.closed == world.transport.sessions
     assert world.transport.sessions == len(world.transport.threads)
     assert sorted(world.outbox.writes) == [("claim", 10)] * 3 + [("mark", 10)] * 3
-    assert world.copies.lookups == [30]  # the directory asked once, for all of them
+    assert world.copies.lookups == [10, 10, 10]  # the directory asked once per slice
+
+
+def test_the_first_attempt_fixes_the_slice_size_for_every_later_one() -> None:
+    world = World(notification(*MANY))
+    world.transport.kill_after = 7
+    with pytest.raises(WorkerKilled):
+        world.deliver(policy=replace(POLICY, batch=5))
+    world.transport.kill_after = None
+    world.clock.advance(LEASE.total_seconds())
+
+    # MAIL_BATCH changed meanwhile (a new setting, another worker): the rows stay as they were.
+    assert world.deliver(2, policy=replace(POLICY, batch=100)) is Outcome.DELIVERED
+
+    slices = world.outbox.slices(world.pointer)
+    assert sorted(slices) == list(range(6))
+    assert all(len(state.addresses) == 5 and state.complete for state in slices.values())
+    counts = [world.transport.count(a.email_address.address) for a in MANY]
+    assert min(counts) == 1
+    assert sum(counts) - len(counts) <= 5  # the one slice in flight when the worker died
+
+
+def test_a_recipient_rejected_by_an_earlier_attempt_is_still_named_when_the_row_ends() -> None:
+    world = World(notification(attendee("not an address"), attendee(PAT), attendee(ALEX)))
+    world.transport.refuse = {PAT.casefold(): "451 busy"}
+    with pytest.raises(DeliveryFailed):
+        world.deliver()
+    world.transport.refuse = {}
+
+    assert world.deliver(2) is Outcome.DELIVERED
+
+    assert [world.transport.count(a) for a in (PAT, ALEX)] == [1, 1]
+    reason = world.outbox.rows[world.pointer].reason
+    assert reason is not None
+    assert reason.startswith("not an address: ")
 
 
 def test_the_directory_is_asked_once_for_the_recipients_not_yet_done() -> None:
@@ -425,7 +459,7 @@ def test_an_invitation_interrupted_by_a_dead_worker_reaches_each_attendee_once()
     world.clock.advance(LEASE.total_seconds())
     assert world.deliver(2) is Outcome.DELIVERED
 
-    # Alex's invitation went out before the worker died and again after: the batch in doubt.
+    # Alex's invitation went out before the worker died and again after: the slice in doubt.
     assert [world.transport.count(a) for a in (ALEX, MEGAN, PAT)] == [2, 1, 1]
     # Megan's copy was made before the worker died; the one who took over found it made.
     assert world.copies.created == [ALEX, MEGAN]

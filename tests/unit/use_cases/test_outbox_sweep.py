@@ -41,7 +41,9 @@ def test_rows_that_ended_or_are_in_hand_are_left_alone() -> None:
     outbox.rows[failed].status = "failed"
     in_hand = outbox.add(notification(notification_id="AAMkInHand"))
     clock.advance(120)
-    outbox.record_attempt(in_hand, 1, clock())  # a worker is on it
+    entry = outbox.find(in_hand)
+    assert entry is not None
+    outbox.record_attempt(in_hand, entry, 1, clock(), 50)  # a worker is on it
 
     assert sweep(outbox, redelivery, clock) == SweepReport()
     assert redelivery.put == []
