@@ -49,9 +49,6 @@ from html.parser import HTMLParser
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import icalendar
-from icalendar.parser import Contentline
-
 from shared.calendar.model import (
     Attendee,
     DateTimeTimeZone,
@@ -59,7 +56,11 @@ from shared.calendar.model import (
     Notification,
     PatternedRecurrence,
 )
-from shared.calendar.recurrence import UnknownTimeZone, zone
+from shared.calendar.recurrence import ICALENDAR_IMPORT, UnknownTimeZone, zone
+
+with ICALENDAR_IMPORT:  # never beside another thread's first import of it
+    import icalendar
+    from icalendar.parser import Contentline
 
 log = logging.getLogger(__name__)
 
@@ -200,9 +201,10 @@ class Notice:
     invitation's lists every attendee, so it is the same for all of them; a cancellation's
     differs in its one ATTENDEE line only, written into the rest made once).
 
-    `message(attendee)` is the message `message_for` makes, byte for byte. The parts are shared
-    by the messages made from one notice and never changed, so they may be written out by
-    several threads at once. ValueError when the organizer's address is unusable.
+    `message(attendee)` is the message `message_for` makes, byte for byte; `mail(attendee)` its
+    bytes as they go out, joined from pieces written once. The parts are shared by the
+    messages made from one notice and never changed, so they may be written out by several
+    threads at once. ValueError when the organizer's address is unusable.
     """
 
     def __init__(self, notification: Notification) -> None:
@@ -236,6 +238,10 @@ class Notice:
             if len(pieces) != 2:
                 raise AssertionError("the calendar text has no one place for its attendee")
             self._around = (pieces[0] + "\r\n", pieces[1])
+        self._written: _Written | None = None
+        """The bytes its messages share, cut from the first mail (`mail`)."""
+        self._unwritten = False
+        """True when that mail's bytes were not cut: every mail written by the email package."""
 
     def message(self, attendee: Attendee) -> EmailMessage:
         """The message for one attendee. InvalidRecipient when its address is not one."""
@@ -260,8 +266,198 @@ class Notice:
         return message
 
     def mail(self, attendee: Attendee) -> Mail:
-        """`message(attendee)` as it goes out. InvalidRecipient when its address is not one."""
-        return Mail.of(self.message(attendee))
+        """`message(attendee)` as it goes out: the bytes of `Mail.of(message(attendee))`.
+        InvalidRecipient when its address is not one.
+
+        The first mail is written by the email package and its bytes cut around what differs
+        by recipient (`_Written`); the next are those pieces joined with the recipient's own:
+        its `To:` line (`_plain_to`, else the header as the policy folds it), its Message-ID
+        and, for a cancellation, the calendar part's base64, which holds its ATTENDEE line
+        (`_plain_attendee_line`, else icalendar's).
+        What `message` would refuse with another error than InvalidRecipient, it refuses.
+        """
+        written = self._written
+        if written is None:  # the first mail, or every mail when the first was not cut
+            return self._first(attendee)
+        try:
+            address, to = _to_line(attendee.email_address)
+            identifier = message_id(self.notification, address, self.organizer.domain)
+            return Mail(identifier, written.data(to, identifier, attendee))
+        except InvalidRecipient:
+            raise
+        except Exception:  # the email package's or icalendar's error, as `message` raises it
+            return Mail.of(self.message(attendee))
+
+    def _first(self, attendee: Attendee) -> Mail:
+        """The mail as the email package writes it, its pieces kept for the next mails; when
+        its bytes are not those pieces around the attendee's own (an email package that
+        writes otherwise), none: every mail is then written by the email package.
+
+        Several threads may make first mails at once: each keeps equal pieces."""
+        mail = Mail.of(self.message(attendee))
+        if not self._unwritten:
+            try:
+                _, to = _to_line(attendee.email_address)
+            except Exception:  # not this mail's to cut (the email package wrote its To:)
+                return mail
+            written = _Written.cut(self, attendee, to, mail)
+            if written is None:
+                self._unwritten = True
+                log.warning("the messages of %s are written one by one", self.notification.id)
+            else:
+                self._written = written
+        return mail
+
+
+_ATEXT = "A-Za-z0-9!#$%&'*+/=^_`{|}~-"
+"""RFC 5322 atext but `?`: no encoded word (`=?…?=`), which the email package would decode."""
+_PLAIN_NAME = re.compile(f"(?:[{_ATEXT}]+(?: [{_ATEXT}]+)*)?")
+_PLAIN_ADDRESS = re.compile(f"[{_ATEXT}]+(?:\\.[{_ATEXT}]+)*@[{_ATEXT}]+(?:\\.[{_ATEXT}]+)*")
+_HEADER_WIDTH = policy.SMTP.max_line_length or 78
+
+
+def _plain_to(name: str, address: str) -> bytes | None:
+    """The `To:` line of a plain recipient, as the email package writes it: a display name of
+    atext words, each space between them single, and a dot-atom addr-spec (a valid address:
+    `mail_address` takes it as it is) on one line that needs no folding; None for any other."""
+    if not _PLAIN_ADDRESS.fullmatch(address) or not _PLAIN_NAME.fullmatch(name):
+        return None
+    line = f"To: {name} <{address}>" if name else f"To: {address}"
+    return (line + "\r\n").encode("ascii") if len(line) <= _HEADER_WIDTH else None
+
+
+def _to_line(email: EmailAddress) -> tuple[str, bytes]:
+    """The addr-spec of the recipient and its `To:` line as the generator writes it (the
+    header object folded by the policy, when not plain). InvalidRecipient as `mail_address`."""
+    address = email.address.strip()
+    to = _plain_to(email.name, address)
+    if to is not None:
+        return address, to
+    header = mail_address(email)
+    return header.addr_spec, policy.SMTP.fold_binary("To", _header("To", header))
+
+
+@dataclass(frozen=True)
+class _Written:
+    """The bytes of a notice's messages around what differs by recipient, in order: `start`
+    (the From line), the recipient's `To:` line, `middle` (Subject and Date), `id_start`
+    (`Message-ID:` and what the policy folds before the identifier), the identifier, `rest`.
+
+    An invitation's `rest` is the rest of the message. A cancellation's ends within its
+    calendar part's base64, after the lines of the calendar text's first 57-byte blocks;
+    then comes the base64 of `calendar_head` (the text after those blocks up to the ATTENDEE
+    line), the recipient's ATTENDEE line and `calendar_tail`, each line ended by CRLF as
+    `_base64_lines` ends them, and `end`: the close of the part and of the message. The
+    identifier's length is the same in every message of the notice (its prefix and domain
+    the notice's, its digest 40 hex digits), so the policy folds every one alike."""
+
+    start: bytes
+    middle: bytes
+    id_start: bytes
+    rest: bytes
+    calendar_head: bytes | None = None
+    calendar_tail: bytes = b""
+    end: bytes = b""
+    plain_lines: bool = False
+    """Whether `_plain_attendee_line` writes ATTENDEE lines as icalendar does (checked)."""
+
+    def data(self, to: bytes, identifier: str, attendee: Attendee) -> bytes:
+        head = (self.start, to, self.middle, self.id_start, identifier.encode("ascii"), self.rest)
+        if self.calendar_head is None:
+            return b"".join(head)
+        plain = _plain_attendee_line(attendee) if self.plain_lines else None
+        line = plain or _crlf_lines(_attendee_line(attendee).encode("utf-8"))
+        calendar = _base64_written(self.calendar_head + line + self.calendar_tail)
+        return b"".join((*head, calendar, self.end))
+
+    @classmethod
+    def cut(cls, notice: Notice, attendee: Attendee, to: bytes, mail: Mail) -> _Written | None:
+        """The pieces of `mail`, the message of `notice` for `attendee` (whose `To:` line is
+        `to`) as the email package wrote it; None when its bytes are not made of them.
+
+        The generator writes each header as the policy folds its object (`fold_binary`), in
+        the order `message` sets them, then a blank line and the body; a text part's payload
+        (the calendar's base64 lines, `_base64_lines`) line by line, each ended by CRLF. What
+        holds for this message is checked, its bytes against the pieces'."""
+        fold = policy.SMTP.fold_binary
+        identifier = mail.message_id.encode("ascii")
+        id_line = fold("Message-ID", _header("Message-ID", mail.message_id))
+        if id_line.count(identifier) != 1:
+            return None
+        id_start, id_end = id_line.split(identifier)
+        start = fold("From", notice._from)
+        middle = fold("Subject", notice._subject) + fold("Date", notice._date)
+        headers = start + to + middle + id_line
+        after = (
+            fold("MIME-Version", notice._version)
+            + fold("Content-Type", notice._type)
+            + fold("Content-Class", notice._class)
+            + b"\r\n"
+        )
+        if not mail.data.startswith(headers + after):
+            return None
+        rest = id_end + mail.data[len(headers) :]
+        if notice._around is None:  # an invitation: its calendar part is everyone's
+            return cls(start, middle, id_start, rest)
+        head, tail = (_crlf_lines(text.encode("utf-8")) for text in notice._around)
+        line = _crlf_lines(_attendee_line(attendee).encode("utf-8"))
+        calendar = _base64_written(head + line + tail)
+        if rest.count(calendar) != 1:
+            return None
+        before, end = rest.split(calendar)
+        whole = len(head) // _BASE64_STEP * _BASE64_STEP  # on lines of their own
+        before += _base64_written(head[:whole])
+        plain_lines = all(
+            _plain_attendee_line(probe) == _crlf_lines(_attendee_line(probe).encode("utf-8"))
+            for probe in (attendee, *_PROBES)
+        )
+        return cls(start, middle, id_start, before, head[whole:], tail, end, plain_lines)
+
+
+def _plain_attendee_line(attendee: Attendee) -> bytes | None:
+    """A cancellation's ATTENDEE line (`_attendee_line`) of a recipient whose name is atext
+    words (no `^`, which RFC 6868 escapes) and address a dot-atom addr-spec without `^`, as
+    icalendar writes it: its parameters in order, CN quoted when it holds a space or `'`,
+    folded every 74 characters (no `\\` or `^` to keep whole); None for any other.
+
+    `_Written.cut` checks it against icalendar (`_PROBES`) before it is used."""
+    email = attendee.email_address
+    name, address = email.name, email.address.strip()
+    if "^" in name or "^" in address:
+        return None
+    if not _PLAIN_NAME.fullmatch(name) or not _PLAIN_ADDRESS.fullmatch(address):
+        return None
+    params = []
+    if name:
+        params.append(f'CN="{name}"' if " " in name or "'" in name else f"CN={name}")
+    if attendee.type == "resource":
+        params.append("CUTYPE=RESOURCE")
+    params.append(f"ROLE={_ROLES[attendee.type]}")
+    line = f"ATTENDEE;{';'.join(params)}:mailto:{address}"
+    folded = "\r\n ".join(line[i : i + _ICAL_FOLD] for i in range(0, len(line), _ICAL_FOLD))
+    return (folded + "\r\n").encode("ascii")
+
+
+_ICAL_FOLD = 74
+"""The characters of a folded iCalendar line icalendar writes (75 octets with the fold's
+space), of an ASCII line."""
+_PROBES = tuple(
+    Attendee(type=kind, email_address=EmailAddress(name=name, address=address))
+    for kind, name, address in (
+        ("required", "", "a@b.example"),
+        ("optional", "Pat", "first.last+tag@fabrikam.example"),
+        ("resource", "Conf Room 1", "room1@fabrikam.example"),
+        ("required", "O'Brien", "o'brien@fabrikam.example"),
+        (
+            "required",
+            "Pat Q Long Name With Words",
+            "pat.q.long.name.with.words@sub.fabrikam.example",
+        ),
+        ("resource", "x" * 80, "y" * 80 + "@" + "z" * 80 + ".example"),
+    )
+)
+"""Recipients whose ATTENDEE lines try each branch of `_plain_attendee_line` (names with and
+without a space or `'`, each role, lines folded once and several times)."""
 
 
 @lru_cache(maxsize=32)
@@ -275,13 +471,31 @@ def _header(name: str, value: object) -> Any:
     return _header_class(name)(name, value)
 
 
+_BASE64_STEP = (policy.SMTP.max_line_length or 76) // 4 * 3
+"""The bytes encoded on one base64 line (57: 76 characters)."""
+
+
+def _crlf_lines(data: bytes) -> bytes:
+    """Each line ended by CRLF, as `set_content` ends a text's lines (the policy's linesep)."""
+    return b"".join(line + b"\r\n" for line in data.splitlines())
+
+
 def _base64_lines(text: str) -> str:
     """A text part's body in base64, as `set_content(…, cte="base64")` writes it: lines ended
     by the policy's CRLF, encoded 57 bytes (76 characters) to a line."""
-    data = b"".join(line + b"\r\n" for line in text.encode("utf-8").splitlines())
-    step = (policy.SMTP.max_line_length or 76) // 4 * 3
+    data = _crlf_lines(text.encode("utf-8"))
     return "".join(
-        binascii.b2a_base64(data[i : i + step]).decode("ascii") for i in range(0, len(data), step)
+        binascii.b2a_base64(data[i : i + _BASE64_STEP]).decode("ascii")
+        for i in range(0, len(data), _BASE64_STEP)
+    )
+
+
+def _base64_written(data: bytes) -> bytes:
+    """`_base64_lines` of text whose lines `data` holds, as the generator writes that payload:
+    each line ended by CRLF (a base64 line ends with LF)."""
+    return b"".join(
+        binascii.b2a_base64(data[i : i + _BASE64_STEP], newline=False) + b"\r\n"
+        for i in range(0, len(data), _BASE64_STEP)
     )
 
 
