@@ -34,6 +34,7 @@ from shared.storage.tables import (
     event_row,
     get_text,
     ical_index_row,
+    mail_domain,
     write_if_unchanged,
 )
 from shared.use_cases.delivery import cancelled_copy, copy_id, invited_copy, reconciled_copy
@@ -64,7 +65,13 @@ class TableAttendeeCopies:
         filter holds at most 15 comparisons), side by side; then each user found (kept in
         memory by `TableDirectory`)."""
         # The directory keys an address lower-cased (`TableDirectory.find_user_by_mail`).
-        named = {address.strip().lower(): recipient_key(address) for address in addresses}
+        # An address at a domain none of the tenant's users is at is nobody's: not asked.
+        domains = self.directory.accepted_domains()
+        named = {
+            address.strip().lower(): recipient_key(address)
+            for address in addresses
+            if domains is None or mail_domain(address) in domains
+        }
         keys = sorted(named)
         groups = [keys[i : i + _KEYS_PER_QUERY] for i in range(0, len(keys), _KEYS_PER_QUERY)]
         if not groups:

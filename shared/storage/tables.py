@@ -172,7 +172,16 @@ def user_rows(user: User) -> list[dict[str, Any]]:
     keys = {("user", user.id), ("upn", user.user_principal_name.lower())}
     if user.mail:
         keys.add(("mail", user.mail.lower()))
-    return [{"PartitionKey": pk, "RowKey": rk, **fields} for pk, rk in sorted(keys)]
+    rows = [{"PartitionKey": pk, "RowKey": rk, **fields} for pk, rk in sorted(keys)]
+    domain = mail_domain(user.mail)
+    if domain:  # the tenant's accepted domains: every domain a user's mail is at
+        rows.append({"PartitionKey": "domain", "RowKey": domain})
+    return rows
+
+
+def mail_domain(address: str) -> str:
+    """The domain of an address, lower-cased, as the `domain` rows key it ("" without one)."""
+    return address.strip().rpartition("@")[2].lower() if "@" in address else ""
 
 
 def group_row(group: Group) -> dict[str, Any]:
@@ -206,12 +215,14 @@ def transaction_row(mailbox: str, transaction_id: str, event_id: str) -> dict[st
 
 
 def upsert_rows(table: TableClient, rows: list[dict[str, Any]]) -> None:
-    """Write rows in as few transactions as the service allows (one partition, 100 rows each)."""
-    by_partition: dict[str, list[dict[str, Any]]] = {}
+    """Write rows in as few transactions as the service allows (one partition, 100 rows each);
+    a row given twice (a domain many users share) is written once, as given last."""
+    by_partition: dict[str, dict[str, dict[str, Any]]] = {}
     for row in rows:
-        by_partition.setdefault(row["PartitionKey"], []).append(row)
+        by_partition.setdefault(row["PartitionKey"], {})[row["RowKey"]] = row
     with storage_errors():
-        for partition_rows in by_partition.values():
+        for keyed in by_partition.values():
+            partition_rows = list(keyed.values())
             for start in range(0, len(partition_rows), MAX_OPERATIONS_PER_TRANSACTION):
                 batch = partition_rows[start : start + MAX_OPERATIONS_PER_TRANSACTION]
                 table.submit_transaction(
@@ -380,6 +391,23 @@ class TableDirectory:
             mail=row["Mail"],
             display_name=row["DisplayName"],
         )
+
+    def accepted_domains(self) -> frozenset[str] | None:
+        """The domains the tenant's users' mail is at (the `domain` rows, one query, kept as
+        users are); None when the directory has none (written before it kept them): then
+        every address may be a user's."""
+        rows = self.kept.get(("domain", ""), self._domain_rows)
+        if rows is None or not rows:
+            return None
+        return frozenset(str(row["RowKey"]) for row in rows.values())
+
+    def _domain_rows(self) -> Mapping[str, Any] | None:
+        with storage_errors():
+            rows = self.table.query_entities(
+                "PartitionKey eq 'domain'", select=["RowKey"], results_per_page=1000
+            )
+            found = {str(row["RowKey"]): row for row in rows}
+        return found or None
 
     def find_user_by_mail(self, address: str) -> User | None:
         row = self._row("mail", address.lower())

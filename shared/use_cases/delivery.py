@@ -124,7 +124,7 @@ def deliver(
     try:
         size = outbox.record_attempt(pointer, entry, attempt, now(), policy.batch)
         run = _Run(pointer, entry.notification, size, outbox, transport, copies, policy, now)
-        progress = run.send_each()
+        progress = run.send_each(fresh=entry.slice_size is None)
         wait = None if progress.failures else _still_held(pointer, progress, outbox, policy, now())
         if wait is not None:
             redelivery.redeliver(pointer, wait)
@@ -234,8 +234,11 @@ class _Run:
         retry."""
         self.sender = notification.organizer.email_address.address.strip()
 
-    def send_each(self) -> _Progress:
-        todo = self._todo()
+    def send_each(self, fresh: bool) -> _Progress:
+        """`fresh`: no attempt had fixed the slice size before this one, so no slice has a
+        row yet (or one made since by a racing worker, whose create comes first: this
+        worker's then fails, and the slice is left to it)."""
+        todo = self._todo(fresh)
         if not todo:
             return self.progress
         self.notice = Notice(self.notification)
@@ -252,11 +255,11 @@ class _Run:
             raise unexpected
         return self.progress
 
-    def _todo(self) -> list[_Slice]:
+    def _todo(self, fresh: bool) -> list[_Slice]:
         """The slices with recipients still to send to; those another worker holds are noted
         busy. Recipients rejected by an earlier attempt are named again in the row's end."""
         everyone = recipients(self.notification)
-        states = self.outbox.slices(self.pointer)
+        states = {} if fresh else self.outbox.slices(self.pointer)
         todo: list[_Slice] = []
         for index, start in enumerate(range(0, len(everyone), self.size)):
             item = _Slice(index, everyone[start : start + self.size], states.get(index))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -578,3 +578,40 @@ def test_the_directory_is_asked_once_which_of_many_addresses_are_users(store: St
         "meganb@contoso.example": store.tenant.users["meganb@contoso.example"].id,
     }
     assert copies.internal([]) == {}
+
+
+class CountingCopies(TableAttendeeCopies):
+    """The adapter, noting the `mail` rows each directory query asks for."""
+
+    asked: list[list[str]]
+
+    def _mail_rows(self, keys: list[str]) -> list[Mapping[str, Any]]:
+        self.asked.append(keys)
+        return super()._mail_rows(keys)
+
+
+def test_only_addresses_at_the_tenants_domains_are_looked_up(store: Store) -> None:
+    directory = TableDirectory(store.directory.table)
+    copies = CountingCopies(store.calendar, directory)
+    copies.asked = []
+    addresses = [f"guest{n}@fabrikam.example" for n in range(40)]
+    addresses += ["ALEXW@contoso.example", "nobody@contoso.example"]
+
+    found = copies.internal(addresses)
+
+    assert directory.accepted_domains() == frozenset({"contoso.example"})  # the demo tenant's
+    assert found == {"alexw@contoso.example": store.tenant.users["alexw@contoso.example"].id}
+    assert copies.asked == [["alexw@contoso.example", "nobody@contoso.example"]]
+
+
+def test_a_directory_without_domain_rows_looks_every_address_up(store: Store) -> None:
+    table = store.directory.table
+    for row in list(table.query_entities("PartitionKey eq 'domain'")):
+        table.delete_entity(row["PartitionKey"], row["RowKey"])
+    directory = TableDirectory(table)
+    copies = TableAttendeeCopies(store.calendar, directory)
+
+    assert directory.accepted_domains() is None
+    assert copies.internal(["guest@fabrikam.example", "AlexW@contoso.example"]) == {
+        "alexw@contoso.example": store.tenant.users["alexw@contoso.example"].id
+    }
