@@ -32,7 +32,7 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 from azure.storage.queue import QueueClient
 
 from shared.calendar.model import Notification, NotificationPointer
@@ -113,13 +113,33 @@ def slice_of(row: Mapping[str, Any]) -> RecipientSlice:
     )
 
 
+def _text_names(row: Mapping[str, Any]) -> list[str]:
+    """The properties `put_text` spread a row's `Notification` across."""
+    chunk = re.compile(r"Notification(_\d+)?")
+    return [name for name in row if chunk.fullmatch(name)]
+
+
+def _version(etag: str, parts: int) -> str:
+    """An outbox row's version as `OutboxEntry` carries it: its ETag, and how many properties
+    its notification text takes (so the row's end knows which are left over)."""
+    return f"{etag}#{parts}"
+
+
+def _etag(version: str) -> str:
+    return version.rpartition("#")[0]
+
+
+def _parts(version: str) -> int:
+    return int(version.rpartition("#")[2])
+
+
 def _entry(row: Mapping[str, Any]) -> OutboxEntry:
     notification = Notification.model_validate_json(get_text(row, "Notification"))
     size = row.get("SliceSize")
     return OutboxEntry(
         notification,
         row["Status"],
-        str(row.metadata["etag"]),  # type: ignore[attr-defined]
+        _version(str(row.metadata["etag"]), len(_text_names(row))),  # type: ignore[attr-defined]
         int(size) if size else None,
     )
 
@@ -181,7 +201,7 @@ class TableOutbox:
         attempt: int,
         at: datetime,
         slice_size: int,
-    ) -> int:
+    ) -> OutboxEntry:
         """One write on the version `find` read; when another writer came first (a racing
         worker, the sweeper), read again and write again: the first attempt's slice size
         stands for every later one."""
@@ -190,20 +210,66 @@ class TableOutbox:
             values = {"Attempts": attempt, "LastAttemptAt": at, "SliceSize": size}
             row = {"PartitionKey": pointer.mailbox, "RowKey": _outbox_key(pointer), **values}
             try:
-                if write_if_unchanged(self.table, row, entry.version, UpdateMode.MERGE):
-                    return size
+                written = self.table.update_entity(
+                    row,
+                    mode=UpdateMode.MERGE,
+                    etag=_etag(entry.version),
+                    match_condition=MatchConditions.IfNotModified,
+                )
+                version = _version(str(written["etag"]), _parts(entry.version))
+                return replace(entry, version=version, slice_size=size)
+            except ResourceModifiedError:
+                pass
             except ResourceNotFoundError:
-                return size  # gone: nothing left to deliver or record
+                return replace(entry, slice_size=size)  # gone: nothing to deliver or record
             found = self._outbox_row(pointer)
             if found is None:
-                return size
+                return replace(entry, slice_size=size)
             entry = _entry(found)
         raise RuntimeError(f"outbox row of {pointer} kept changing; attempt not recorded")
 
     def record_error(self, pointer: NotificationPointer, reason: str) -> None:
         self._merge(pointer, {"LastError": reason[:MAX_DETAIL]})
 
-    def finish(self, pointer: NotificationPointer, status: Ending, reason: str | None) -> None:
+    def finish(
+        self,
+        pointer: NotificationPointer,
+        status: Ending,
+        reason: str | None,
+        seen: OutboxEntry | None = None,
+        last: RecipientSlice | None = None,
+    ) -> None:
+        """With `seen` and `last`: one transaction, the slice and the row's end (merged on the
+        version `seen`). When the row moved on since (another worker, the sweeper), or without
+        them: the slice alone, then the row read and replaced until it holds."""
+        if seen is not None and last is not None and seen.status == "pending":
+            ended = seen.notification.model_copy(update={"status": status, "reason": reason})
+            end = outbox_row(ended) | {"Reason": (reason or "")[:MAX_DETAIL]}
+            # The text may have taken more properties than the new one needs: those left over
+            # are emptied (`get_text` joins the properties there are).
+            for number in range(len(_text_names(end)), _parts(seen.version)):
+                end[f"Notification_{number}"] = ""
+            try:
+                self.table.submit_transaction(
+                    [
+                        ("upsert", slice_row(pointer, last), {"mode": UpdateMode.REPLACE}),
+                        (
+                            "update",
+                            end,
+                            {
+                                "mode": UpdateMode.MERGE,
+                                "etag": _etag(seen.version),
+                                "match_condition": MatchConditions.IfNotModified,
+                            },
+                        ),
+                    ]
+                )
+                return
+            except TableTransactionError as error:
+                if error.status_code not in (404, 412):
+                    raise
+        if last is not None:
+            self.end_slice(pointer, last)
         for _ in range(_WRITE_TRIES):
             row = self._outbox_row(pointer)
             if row is None or row["Status"] == "delivered":

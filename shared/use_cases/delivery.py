@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, TypeVar
@@ -122,9 +122,11 @@ def deliver(
     if entry.status == "delivered":
         return Outcome.ALREADY_DELIVERED
     try:
-        size = outbox.record_attempt(pointer, entry, attempt, now(), policy.batch)
+        fresh = entry.slice_size is None
+        entry = outbox.record_attempt(pointer, entry, attempt, now(), policy.batch)
+        size = entry.slice_size or policy.batch
         run = _Run(pointer, entry.notification, size, outbox, transport, copies, policy, now)
-        progress = run.send_each(fresh=entry.slice_size is None)
+        progress = run.send_each(fresh)
         wait = None if progress.failures else _still_held(pointer, progress, outbox, policy, now())
         if wait is not None:
             redelivery.redeliver(pointer, wait)
@@ -136,7 +138,8 @@ def deliver(
         reason = _listed(progress.failures)
         _failed_attempt(outbox, pointer, attempt, policy, reason)
         raise DeliveryFailed(reason)
-    outbox.finish(pointer, "delivered", _listed(progress.rejected) if progress.rejected else None)
+    rejected = _listed(progress.rejected) if progress.rejected else None
+    outbox.finish(pointer, "delivered", rejected, entry, run.last)
     return Outcome.DELIVERED
 
 
@@ -233,6 +236,9 @@ class _Run:
         """Set when the transport itself failed: recipients not yet tried are left for the
         retry."""
         self.sender = notification.organizer.email_address.address.strip()
+        self.last: RecipientSlice | None = None
+        """The last slice as this worker ended it, not yet written: when every slice went
+        well, the row's end writes it (`Outbox.finish`)."""
 
     def send_each(self, fresh: bool) -> _Progress:
         """`fresh`: no attempt had fixed the slice size before this one, so no slice has a
@@ -241,7 +247,6 @@ class _Run:
         todo = self._todo(fresh)
         if not todo:
             return self.progress
-        self.notice = Notice(self.notification)
         self.sessions = _Sessions(self.transport)
         # One thread sends alone, writing as it goes; more send side by side, and a writer
         # thread claims the next slice and ends the last while they do.
@@ -250,7 +255,13 @@ class _Run:
         writer: Executor = ThreadPoolExecutor(1) if several else _Inline()
         with workers, writer, ExitStack() as closing:
             closing.callback(self.sessions.close)
-            unexpected = self._send_slices(todo, workers, writer)
+            claiming = writer.submit(self._claim, todo[0])  # while the messages' parts are made
+            try:
+                self.notice = Notice(self.notification)
+            except Exception:
+                self._give_back(claiming.result())
+                raise
+            unexpected = self._send_slices(todo, workers, writer, claiming)
         if unexpected is not None:
             raise unexpected
         return self.progress
@@ -324,6 +335,12 @@ class _Run:
             return _Sent(position, error=error)
         return _Sent(position)
 
+    def _all_well(self, unexpected: Exception | None) -> bool:
+        """Nothing stands between this attempt and the row's end: every recipient it tried
+        is done and no other worker holds a slice."""
+        progress = self.progress
+        return not (unexpected or self.stop.is_set() or progress.failures or progress.busy)
+
     def _ended(self, state: RecipientSlice, results: list[_Sent]) -> RecipientSlice:
         """The slice as this worker leaves it, each recipient's outcome recorded; the
         outcomes' consequences noted in the progress."""
@@ -357,13 +374,24 @@ class _Run:
             changed_at=self.now(),
         )
 
+    def _give_back(self, claimed: _Claimed) -> None:
+        """A slice claimed and not tried, given back at once: the next attempt takes it."""
+        if claimed.state is not None:
+            given_back = replace(claimed.state, claimed=False, changed_at=self.now(), version="")
+            self.outbox.end_slice(self.pointer, given_back)
+        self.progress.busy.add(claimed.item.index)
+
     def _send_slices(
-        self, todo: list[_Slice], workers: Executor, writer: Executor
+        self,
+        todo: list[_Slice],
+        workers: Executor,
+        writer: Executor,
+        first: Future[_Claimed],
     ) -> Exception | None:
         """The slices, pipelined; the first unexpected error, raised once every slice sent to
         is ended."""
         unexpected: Exception | None = None
-        claiming: Future[_Claimed] | None = writer.submit(self._claim, todo[0])
+        claiming: Future[_Claimed] | None = first
         ending: Future[None] | None = None
         for number in range(len(todo)):
             assert claiming is not None
@@ -384,24 +412,19 @@ class _Run:
                     unexpected = unexpected or (error if isinstance(error, Exception) else None)
             if ending is not None:
                 ending.result()
-            ending = writer.submit(self.outbox.end_slice, self.pointer, self._ended(state, results))
+            ended = self._ended(state, results)
+            if number + 1 == len(todo) and self._all_well(unexpected):
+                self.last = ended  # written with the outbox row's end, in one write
+                ending = None
+                break
+            ending = writer.submit(self.outbox.end_slice, self.pointer, ended)
             if self.stop.is_set() or unexpected is not None:
                 break
         if claiming is not None:  # claimed ahead, never tried: given back at once
             ahead = claiming.result()
-            if ahead.state is not None:
-                if ending is not None:
-                    ending.result()
-                given_back = RecipientSlice(
-                    ahead.state.index,
-                    ahead.state.addresses,
-                    ahead.state.statuses,
-                    ahead.state.details,
-                    claimed=False,
-                    changed_at=self.now(),
-                )
-                ending = writer.submit(self.outbox.end_slice, self.pointer, given_back)
-            self.progress.busy.add(ahead.item.index)
+            if ending is not None:
+                ending.result()
+            ending = writer.submit(self._give_back, ahead)
         if ending is not None:
             ending.result()
         return unexpected

@@ -223,15 +223,25 @@ class Outbox(Protocol):
         attempt: int,
         at: datetime,
         slice_size: int,
-    ) -> int:
+    ) -> OutboxEntry:
         """Note the attempt on the outbox row (which also tells the sweeper it is in hand), and
-        fix the notification's slice size if no attempt did yet: the slice size in effect."""
+        fix the notification's slice size if no attempt did yet: the row as written (its new
+        version, the slice size in effect)."""
         ...
 
     def record_error(self, pointer: NotificationPointer, reason: str) -> None: ...
 
-    def finish(self, pointer: NotificationPointer, status: Ending, reason: str | None) -> None:
-        """End the row `delivered` or `failed`; a delivered row is never made failed."""
+    def finish(
+        self,
+        pointer: NotificationPointer,
+        status: Ending,
+        reason: str | None,
+        seen: OutboxEntry | None = None,
+        last: RecipientSlice | None = None,
+    ) -> None:
+        """End the row `delivered` or `failed`; a delivered row is never made failed. `last`,
+        a slice this worker ended, is written with it; `seen`, the row as this worker last
+        wrote it, spares reading it again while nobody else wrote it since."""
         ...
 
 

@@ -147,6 +147,8 @@ class FakeOutbox:
         """Another worker claims every slice just before this one does."""
         self.others_finish = False
         """... and has sent to it by the time this worker looks again."""
+        self.finishes: list[tuple[str, bool]] = []
+        """Each finish: its status, and whether it came with the row as it still is."""
         self.writes: list[tuple[str, int]] = []
         """Each claim and end of a slice: its kind and how many recipients it holds."""
         self._lock = threading.Lock()
@@ -207,18 +209,31 @@ class FakeOutbox:
         attempt: int,
         at: datetime,
         slice_size: int,
-    ) -> int:
+    ) -> OutboxEntry:
         row = self.rows[pointer]
         row.attempts = attempt
         self._touch(row)
-        return self.slice_sizes.setdefault(pointer, slice_size)
+        size = self.slice_sizes.setdefault(pointer, slice_size)
+        return OutboxEntry(row.notification, row.status, str(row.version), size)
 
     def record_error(self, pointer: NotificationPointer, reason: str) -> None:
         row = self.rows[pointer]
         row.last_error = reason
         self._touch(row)
 
-    def finish(self, pointer: NotificationPointer, status: Ending, reason: str | None) -> None:
+    def finish(
+        self,
+        pointer: NotificationPointer,
+        status: Ending,
+        reason: str | None,
+        seen: OutboxEntry | None = None,
+        last: RecipientSlice | None = None,
+    ) -> None:
+        if last is not None:
+            self.end_slice(pointer, last)
+        self.finishes.append(
+            (status, seen is not None and seen.version == str(self.rows[pointer].version))
+        )
         row = self.rows[pointer]
         if row.status != "delivered":
             row.status, row.reason = status, reason

@@ -7,7 +7,13 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from shared.calendar.model import Notification, NotificationPointer, PatternedRecurrence
+from shared.calendar.model import (
+    EmailAddress,
+    Notification,
+    NotificationPointer,
+    PatternedRecurrence,
+    Recipient,
+)
 from shared.use_cases.delivery import (
     DeliveryFailed,
     DeliveryPolicy,
@@ -193,6 +199,35 @@ def test_recipients_are_sent_to_side_by_side_each_thread_with_its_own_session() 
     assert world.transport.sessions == len(world.transport.threads)
     assert sorted(world.outbox.writes) == [("claim", 10)] * 3 + [("mark", 10)] * 3
     assert world.copies.lookups == [10, 10, 10]  # the directory asked once per slice
+    # The last slice is ended with the row, on the version this worker wrote: one write.
+    assert world.outbox.finishes == [("delivered", True)]
+    assert world.outbox.writes[-1] == ("mark", 10)
+
+
+def test_a_slice_left_undone_is_ended_before_the_row_is_looked_at_again() -> None:
+    world = World(notification(*MANY[:4]))
+    world.transport.refuse = {MANY[3].email_address.address.casefold(): "451 busy"}
+    with pytest.raises(DeliveryFailed):
+        world.deliver(policy=replace(POLICY, batch=2))
+
+    slices = world.outbox.slices(world.pointer)
+    assert [slices[i].claimed for i in (0, 1)] == [False, False]
+    assert slices[1].statuses == ("sent", "failed")
+    assert world.outbox.finishes == []  # an attempt that failed does not end the row
+
+
+def test_an_unusable_organizer_fails_the_attempt_and_leaves_no_slice_claimed() -> None:
+    item = notification().model_copy(
+        update={"organizer": Recipient(email_address=EmailAddress(address="not an address"))}
+    )
+    world = World(item)
+
+    with pytest.raises(ValueError, match="organizer"):
+        world.deliver()
+
+    assert world.transport.sent == []
+    assert [state.claimed for state in world.outbox.slices(world.pointer).values()] == [False]
+    assert world.outbox.rows[world.pointer].last_error is not None
 
 
 def test_the_first_attempt_fixes_the_slice_size_for_every_later_one() -> None:
