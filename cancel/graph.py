@@ -21,7 +21,7 @@ from shared.calendar.errors import InvalidVersion
 from shared.calendar.model import Caller, GroupMailbox, Me, UserMailbox
 from shared.graph.paths import EventPath, ListPath, Resource, route, served
 from shared.graph.query import list_options, skiptoken
-from shared.graph.representation import event_json, preferred_zone
+from shared.graph.representation import event_json, events_json, preferred_zone
 from shared.runtime import telemetry
 from shared.runtime.services import services, utc_now
 from shared.runtime.telemetry import NO_INVOCATION
@@ -248,7 +248,7 @@ def list_of(
     zone = preferred_zone(req.headers.get("prefer"))
     body: dict[str, Any] = {
         "@odata.context": f"{base}/$metadata#{_owner(resource, caller)}/{context}",
-        "value": [event_json(e, zone_name=zone, select=options.select) for e in page.events],
+        "value": events_json(page.events, zone_name=zone, select=options.select),
     }
     if page.next_skip is not None:
         body["@odata.nextLink"] = _next_link(req, page.next_skip)

@@ -178,15 +178,23 @@ class Event(GraphModel):
     exceptions: tuple[ModifiedOccurrence, ...] = ()
     """A series master's modified occurrences, kept with it so one read finds them."""
 
-    def to_graph(self) -> dict[str, object]:
-        graph = super().to_graph()
-        del graph["sequence"]
-        graph.pop("exceptions", None)
+    def to_graph(self, *, leaving_out: frozenset[str] = frozenset()) -> dict[str, object]:
+        """Graph's properties, by their Graph names (`recurrence` null without one), less the
+        fields `leaving_out` names (by their names here)."""
+        # (a set: pydantic takes a frozenset to exclude more slowly)
+        graph = self.model_dump(
+            by_alias=True, mode="json", exclude_none=True, exclude={*_NOT_GRAPH, *leaving_out}
+        )
         graph.setdefault("recurrence", None)
         if self.response_status is None:
             response = "organizer" if self.is_organizer else "notResponded"
-            graph["responseStatus"] = {"response": response, "time": ResponseStatus().time}
+            graph["responseStatus"] = {"response": response, "time": _NO_RESPONSE_TIME}
         return graph
+
+
+_NOT_GRAPH = frozenset({"sequence", "exceptions"})
+"""Fields of `Event` that are the product's own, never Graph properties."""
+_NO_RESPONSE_TIME = ResponseStatus().time
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,15 @@ occurrences asked about, never with the distance from the series' start.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache, cached_property, lru_cache
 from threading import Lock, RLock
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil import rrule
+from pydantic import BaseModel
 
 from shared.calendar.model import (
     FIRST_DAY,
@@ -78,12 +80,44 @@ def zone(name: str) -> ZoneInfo:
         raise UnknownTimeZone(f"unknown time zone {name!r}") from None
 
 
+_UTC_ZONE = zone("UTC")
+
+
 def local_datetime(value: DateTimeTimeZone, target: ZoneInfo) -> datetime:
-    """A Graph dateTimeTimeZone as a naive wall-clock time in `target`."""
+    """A Graph dateTimeTimeZone as a naive wall-clock time in `target`.
+
+    What `moment.replace(tzinfo=its zone).astimezone(target).replace(tzinfo=None)` gives,
+    written with the steps astimezone takes (the offset subtracted, then `target.fromutc`)
+    and without `replace`, whose keyword arguments cost more than all the rest: lists do
+    this twice per event."""
     moment = datetime.fromisoformat(value.date_time.removesuffix("Z"))
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone(value.time_zone))
-    return moment.astimezone(target).replace(tzinfo=None)
+        own = zone(value.time_zone)
+        if own is target:
+            return moment  # what astimezone to the very same zone gives: the time unchanged
+        offset = own.utcoffset(moment)
+    else:
+        offset = moment.utcoffset()
+        moment = _naive(moment)
+    utc = moment if offset is None else moment - offset
+    if target is _UTC_ZONE:
+        return utc
+    return _naive(target.fromutc(_aware(utc, target)))
+
+
+def utc_start(value: DateTimeTimeZone) -> datetime:
+    """A Graph dateTimeTimeZone as an aware datetime in UTC (how every list is ordered)."""
+    return _aware(local_datetime(value, _UTC_ZONE), UTC)
+
+
+def _aware(moment: datetime, in_zone: tzinfo) -> datetime:
+    """`moment.replace(tzinfo=in_zone)` of a naive moment, made faster."""
+    return datetime.combine(moment, moment.time(), in_zone)
+
+
+def _naive(moment: datetime) -> datetime:
+    """`moment.replace(tzinfo=None)`, made faster."""
+    return datetime.combine(moment, moment.time())
 
 
 def rule(
@@ -149,15 +183,38 @@ def period_start(recurrence: PatternedRecurrence, day: date) -> date:
 
 def _graph_time(moment: datetime) -> str:
     """Graph's wall-clock form, `2027-01-04T09:00:00.0000000` (GRAPH_DATETIME, made faster)."""
-    return f"{moment.replace(microsecond=0).isoformat()}.0000000"
+    return f"{moment.isoformat()[:19]}.0000000"  # the naive moment's, less any fraction
 
 
-def _in_calendar(moment: datetime, zone_name: str) -> DateTimeTimeZone:
-    """A wall-clock time as Graph's dateTimeTimeZone; what the model's validator checks (the
-    date within the calendar) is checked here, without parsing back the text just written."""
+def _in_calendar(moment: datetime, labelled: DateTimeTimeZone) -> DateTimeTimeZone:
+    """A wall-clock time as Graph's dateTimeTimeZone in the zone `labelled` names; what the
+    model's validator checks (the date within the calendar) is checked here, without parsing
+    back the text just written."""
+    text = _graph_time(moment)
     if not FIRST_DAY <= moment.date() <= LAST_DAY:
-        return DateTimeTimeZone(date_time=_graph_time(moment), time_zone=zone_name)  # refused
-    return DateTimeTimeZone.model_construct(date_time=_graph_time(moment), time_zone=zone_name)
+        return DateTimeTimeZone(date_time=text, time_zone=labelled.time_zone)  # refused
+    return _replaced(labelled, {"date_time": text})
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _replaced(model: _Model, changes: Mapping[str, Any]) -> _Model:
+    """What `model.model_copy(update=changes)` makes (the same fields, fields set, extra and
+    private state), made directly: the values are already valid, and model_copy's generic
+    steps were most of what an occurrence cost."""
+    cls = type(model)
+    copied = cls.__new__(cls)
+    fields = model.__dict__.copy()
+    fields.update(changes)
+    extra, private = model.__pydantic_extra__, model.__pydantic_private__
+    object.__setattr__(copied, "__dict__", fields)
+    object.__setattr__(copied, "__pydantic_extra__", None if extra is None else dict(extra))
+    object.__setattr__(
+        copied, "__pydantic_fields_set__", model.__pydantic_fields_set__ | changes.keys()
+    )
+    object.__setattr__(copied, "__pydantic_private__", None if private is None else dict(private))
+    return copied
 
 
 def _plus(moment: datetime, delta: timedelta) -> datetime | None:
@@ -188,6 +245,10 @@ class Series:
         self.modified = {change.original_date: change for change in master.exceptions}
         self.cancelled = frozenset(master.cancelled_occurrences)
         self._rules: dict[date, rrule.rrule] = {}
+        self._label = DateTimeTimeZone.model_construct(
+            date_time="", time_zone=self.recurrence.range.recurrence_time_zone
+        )
+        """What an occurrence's start and end are made from: the series' zone, as named."""
 
     @cached_property
     def last(self) -> datetime:
@@ -239,58 +300,130 @@ class Series:
     def _occurrence(self, day: date) -> Event | None:
         """The occurrence on a date the pattern makes; None if it would end past the calendar."""
         local_start = datetime.combine(day, self.time_of_day)
+        made = self._made(local_start, _aware(local_start, self.zone), self.occurrence_id(day))
+        return None if made is None else made[1]
+
+    def _made(
+        self, local_start: datetime, began: datetime, oid: str
+    ) -> tuple[datetime, Event] | None:
+        """The occurrence starting at `local_start` (`began`: the same in the series' zone; an
+        exception if it was modified), and when it starts in UTC (`utc_start` of its start);
+        None if it would end past the calendar. Made as model_copy would make it from the
+        master, but directly."""
         local_end = _plus(local_start, self.duration)
         if local_end is None:
             return None
-        original = local_start.replace(tzinfo=self.zone).astimezone(UTC)
-        name, oid = self.recurrence.range.recurrence_time_zone, self.occurrence_id(day)
-        occurrence = self.master.model_copy(
-            update={
+        original = began.astimezone(UTC)
+        master = self.master
+        occurrence = _replaced(
+            master,
+            {
                 "id": oid,
                 "type": "occurrence",
-                "series_master_id": self.master.id,
+                "series_master_id": master.id,
                 "occurrence_id": oid,
-                "original_start": f"{original.replace(tzinfo=None).isoformat()}Z",
+                "original_start": f"{original.isoformat()[:-6]}Z",  # less its +00:00
                 "recurrence": None,
                 "cancelled_occurrences": (),
                 "exceptions": (),
-                "start": _in_calendar(local_start, name),
-                "end": _in_calendar(local_end, name),
-            }
+                "start": _in_calendar(local_start, self._label),
+                "end": _in_calendar(local_end, self._label),
+            },
         )
-        change = self.modified.get(day)
-        return occurrence if change is None else _modified(occurrence, change)
+        change = self.modified.get(local_start.date()) if self.modified else None
+        if change is not None:
+            occurrence = _modified(occurrence, change)
+            return utc_start(occurrence.start), occurrence
+        if local_start.microsecond:  # its start's text holds whole seconds
+            return utc_start(occurrence.start), occurrence
+        return original, occurrence
 
     def days_between(self, start: datetime, end: datetime) -> Iterator[date]:
         """Local dates of the occurrences that overlap [start, end), both aware datetimes
         within the calendar's range (see `shared.calendar.model.FIRST_INSTANT`)."""
-        local_to = end.astimezone(self.zone).replace(tzinfo=None)
-        window_start = start.astimezone(self.zone).replace(tzinfo=None)
+        for moment, _ in self._starts_between(start, end):
+            yield moment.date()
+
+    def _starts_between(
+        self, start: datetime, end: datetime
+    ) -> Iterator[tuple[datetime, datetime]]:
+        """Starts of the occurrences that overlap [start, end) (as `days_between`): each
+        local, and the same in the series' zone."""
+        local_to = _naive(end.astimezone(self.zone))
+        window_start = _naive(start.astimezone(self.zone))
         local_from = _plus(window_start, -self.duration) or datetime.min
         if local_from < self.first:
             local_from = self.first
         if local_from > local_to:
             return
+        for moment in self._pattern_starts(local_from, local_to):
+            began = _aware(moment, self.zone)
+            ends = _plus(began, self.duration)
+            if ends is not None and began < end and ends > start:
+                yield moment, began
+
+    def _pattern_starts(self, local_from: datetime, local_to: datetime) -> Iterator[datetime]:
+        """The local starts the pattern makes from `local_from` (not before the series' first)
+        to `local_to` and not after `last`, in order."""
+        if self.recurrence.pattern.type in ("daily", "weekly"):
+            yield from self._counted_starts(local_from, min(local_to, self.last))
+            return
         for moment in self._restarted(local_from.date()):
             if moment > local_to:
                 break
-            if moment < local_from:
-                continue
-            began = moment.replace(tzinfo=self.zone)
-            ends = _plus(began, self.duration)
-            if ends is not None and began < end and ends > start:
-                yield moment.date()
+            if moment >= local_from:
+                yield moment
+
+    def _counted_starts(self, local_from: datetime, local_to: datetime) -> Iterator[datetime]:
+        """`_pattern_starts` of a daily or weekly pattern, by arithmetic on day numbers rather
+        than an rrule (whose every iteration costs some tens of microseconds to set up): rrule's
+        own counting, every `interval`-th day from the series' first day, or the days of every
+        `interval`-th week, weeks beginning on `firstDayOfWeek`, counted from the week holding
+        the first day (`test_recurrence.py` holds them to the rrule's answers)."""
+        pattern = self.recurrence.pattern
+        first = self.recurrence.range.start_date
+        if pattern.type == "daily":
+            base, period = first.toordinal(), pattern.interval
+            offsets: tuple[int, ...] = (0,)
+        else:
+            wkst = _WEEKDAY_NUMBERS[pattern.first_day_of_week]
+            base = first.toordinal() - (first.weekday() - wkst) % 7
+            offsets = tuple(
+                sorted({(_WEEKDAY_NUMBERS[day] - wkst) % 7 for day in pattern.days_of_week})
+            )
+            period = 7 * pattern.interval
+        low, high = local_from.toordinal(), local_to.toordinal()
+        begins = base + (low - base) // period * period
+        time_of_day = self.time_of_day
+        while begins <= high:
+            for offset in offsets:
+                number = begins + offset
+                if number > high:
+                    return
+                if number >= low:
+                    moment = datetime.combine(date.fromordinal(number), time_of_day)
+                    if local_from <= moment <= local_to:
+                        yield moment
+            begins += period
 
     def instances(self, start: datetime, end: datetime) -> list[Event]:
         """The occurrences in a window, without the cancelled ones, exceptions applied."""
+        return [occurrence for _, occurrence in self.dated_instances(start, end)]
+
+    def dated_instances(self, start: datetime, end: datetime) -> list[tuple[datetime, Event]]:
+        """`instances`, each with when it starts in UTC (`utc_start` of its start)."""
         found = []
-        for day in self.days_between(start, end):
-            occurrence = None if self.is_cancelled(day) else self._occurrence(day)
-            if occurrence is not None:
-                found.append(occurrence)
+        prefix, cancelled = f"OID.{self.master.id}.", self.cancelled
+        for local_start, began in self._starts_between(start, end):
+            oid = f"{prefix}{local_start.date().isoformat()}"
+            made = None if oid in cancelled else self._made(local_start, began, oid)
+            if made is not None:
+                found.append(made)
         return found
 
 
+_WEEKDAY_NUMBERS = {name: number for number, name in enumerate(_WEEKDAYS)}
+"""Graph's day names as `date.weekday()` numbers (Monday 0)."""
 _RULES_PER_SERIES = 64
 _SERIES_KEPT = 4096
 _series: dict[int, tuple[Event, Series]] = {}
@@ -350,4 +483,4 @@ def _modified(occurrence: Event, change: ModifiedOccurrence) -> Event:
         for field in ("subject", "body", "start", "end", "location")
         if getattr(change, field) is not None
     }
-    return occurrence.model_copy(update={**changed, "type": "exception"})
+    return _replaced(occurrence, {**changed, "type": "exception"})

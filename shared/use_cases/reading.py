@@ -6,18 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from shared.calendar.errors import AccessDenied, ItemNotFound
 from shared.calendar.model import CALENDARS_READ_WRITE, Caller, Container, Event, MailboxRef
-from shared.calendar.recurrence import local_datetime, series_of, zone
+from shared.calendar.recurrence import series_of, utc_start
 from shared.calendar.windows import Window, checked_window
 from shared.graph.paths import EventAddress
 from shared.graph.query import ListOptions
 from shared.use_cases import mailboxes
 from shared.use_cases.ports import Calendars, Directory
-
-UTC_ZONE = zone("UTC")
 
 
 @dataclass(frozen=True)
@@ -117,21 +115,26 @@ def page(events: Sequence[Event], options: ListOptions) -> Page:
 
 def start_of(event: Event) -> datetime:
     """When an event starts, in UTC: the order of every list."""
-    return local_datetime(event.start, UTC_ZONE).replace(tzinfo=UTC)
+    return utc_start(event.start)
 
 
 def _expanded(events: Iterable[Event], window: Window) -> list[Event]:
-    found: list[Event] = []
+    """The single events and occurrences in the window, by start (`start_of`; the order of
+    `events` among equal starts), each occurrence's start as its series made it."""
+    found: list[tuple[datetime, Event]] = []
     for event in events:
         if event.type == "seriesMaster" and event.recurrence is not None:
-            found.extend(series_of(event).instances(*window))
-        elif start_of(event) < window[1] and _end_of(event) > window[0]:
-            found.append(event)
-    return sorted(found, key=start_of)
+            found.extend(series_of(event).dated_instances(*window))
+        else:
+            starts = utc_start(event.start)
+            if starts < window[1] and utc_start(event.end) > window[0]:
+                found.append((starts, event))
+    found.sort(key=_start)
+    return [event for _, event in found]
 
 
-def _end_of(event: Event) -> datetime:
-    return local_datetime(event.end, UTC_ZONE).replace(tzinfo=UTC)
+def _start(dated: tuple[datetime, Event]) -> datetime:
+    return dated[0]
 
 
 def _may_read(caller: Caller) -> None:
