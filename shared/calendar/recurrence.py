@@ -110,6 +110,11 @@ def utc_start(value: DateTimeTimeZone) -> datetime:
     return _aware(local_datetime(value, _UTC_ZONE), UTC)
 
 
+def naive_utc(value: DateTimeTimeZone) -> datetime:
+    """`utc_start` without its tzinfo: a naive time in UTC."""
+    return local_datetime(value, _UTC_ZONE)
+
+
 def _aware(moment: datetime, in_zone: tzinfo) -> datetime:
     """`moment.replace(tzinfo=in_zone)` of a naive moment, made faster."""
     return datetime.combine(moment, moment.time(), in_zone)
@@ -186,14 +191,23 @@ def _graph_time(moment: datetime) -> str:
     return f"{moment.isoformat()[:19]}.0000000"  # the naive moment's, less any fraction
 
 
-def _in_calendar(moment: datetime, labelled: DateTimeTimeZone) -> DateTimeTimeZone:
-    """A wall-clock time as Graph's dateTimeTimeZone in the zone `labelled` names; what the
-    model's validator checks (the date within the calendar) is checked here, without parsing
-    back the text just written."""
+def _in_calendar(moment: datetime, zone_name: str) -> DateTimeTimeZone:
+    """A wall-clock time as Graph's dateTimeTimeZone; what the model's validator checks (the
+    date within the calendar) is checked here, without parsing back the text just written,
+    and the rest of what `model_construct` does is done directly."""
     text = _graph_time(moment)
     if not FIRST_DAY <= moment.date() <= LAST_DAY:
-        return DateTimeTimeZone(date_time=text, time_zone=labelled.time_zone)  # refused
-    return _replaced(labelled, {"date_time": text})
+        return DateTimeTimeZone(date_time=text, time_zone=zone_name)  # refused
+    made = _new_model(DateTimeTimeZone)
+    _set(made, "__dict__", {"date_time": text, "time_zone": zone_name})
+    _set(made, "__pydantic_fields_set__", {"date_time", "time_zone"})
+    _set(made, "__pydantic_extra__", None)
+    _set(made, "__pydantic_private__", None)
+    return made
+
+
+_new_model = object.__new__
+_set = object.__setattr__
 
 
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -245,10 +259,6 @@ class Series:
         self.modified = {change.original_date: change for change in master.exceptions}
         self.cancelled = frozenset(master.cancelled_occurrences)
         self._rules: dict[date, rrule.rrule] = {}
-        self._label = DateTimeTimeZone.model_construct(
-            date_time="", time_zone=self.recurrence.range.recurrence_time_zone
-        )
-        """What an occurrence's start and end are made from: the series' zone, as named."""
 
     @cached_property
     def last(self) -> datetime:
@@ -299,22 +309,22 @@ class Series:
 
     def _occurrence(self, day: date) -> Event | None:
         """The occurrence on a date the pattern makes; None if it would end past the calendar."""
-        local_start = datetime.combine(day, self.time_of_day)
-        made = self._made(local_start, _aware(local_start, self.zone), self.occurrence_id(day))
+        made = self._made(datetime.combine(day, self.time_of_day), self.occurrence_id(day))
         return None if made is None else made[1]
 
     def _made(
-        self, local_start: datetime, began: datetime, oid: str
+        self, local_start: datetime, oid: str, original: datetime | None = None
     ) -> tuple[datetime, Event] | None:
-        """The occurrence starting at `local_start` (`began`: the same in the series' zone; an
-        exception if it was modified), and when it starts in UTC (`utc_start` of its start);
-        None if it would end past the calendar. Made as model_copy would make it from the
-        master, but directly."""
+        """The occurrence starting at `local_start` (an exception if it was modified), and
+        when it starts in UTC (`naive_utc` of its start); None if it would end past the
+        calendar. `original`: `local_start` in UTC (naive), if the caller knows it. Made as
+        model_copy would make it from the master, but directly."""
         local_end = _plus(local_start, self.duration)
         if local_end is None:
             return None
-        original = began.astimezone(UTC)
-        master = self.master
+        if original is None:
+            original = _naive(_aware(local_start, self.zone).astimezone(UTC))
+        master, zone_name = self.master, self.recurrence.range.recurrence_time_zone
         occurrence = _replaced(
             master,
             {
@@ -322,20 +332,21 @@ class Series:
                 "type": "occurrence",
                 "series_master_id": master.id,
                 "occurrence_id": oid,
-                "original_start": f"{original.isoformat()[:-6]}Z",  # less its +00:00
+                "original_start": f"{original.isoformat()}Z",
                 "recurrence": None,
                 "cancelled_occurrences": (),
                 "exceptions": (),
-                "start": _in_calendar(local_start, self._label),
-                "end": _in_calendar(local_end, self._label),
+                "start": _in_calendar(local_start, zone_name),
+                "end": _in_calendar(local_end, zone_name),
             },
         )
         change = self.modified.get(local_start.date()) if self.modified else None
         if change is not None:
             occurrence = _modified(occurrence, change)
-            return utc_start(occurrence.start), occurrence
-        if local_start.microsecond:  # its start's text holds whole seconds
-            return utc_start(occurrence.start), occurrence
+            return naive_utc(occurrence.start), occurrence
+        if local_start.microsecond or local_start.fold:
+            # its start's text holds whole seconds, and reads back as the first of two times
+            return naive_utc(occurrence.start), occurrence
         return original, occurrence
 
     def days_between(self, start: datetime, end: datetime) -> Iterator[date]:
@@ -346,21 +357,32 @@ class Series:
 
     def _starts_between(
         self, start: datetime, end: datetime
-    ) -> Iterator[tuple[datetime, datetime]]:
-        """Starts of the occurrences that overlap [start, end) (as `days_between`): each
-        local, and the same in the series' zone."""
-        local_to = _naive(end.astimezone(self.zone))
-        window_start = _naive(start.astimezone(self.zone))
-        local_from = _plus(window_start, -self.duration) or datetime.min
+    ) -> Iterator[tuple[datetime, timedelta]]:
+        """Local starts of the occurrences that overlap [start, end) (as `days_between`), each
+        with its UTC offset.
+
+        Whether one overlaps is what comparing it, in the series' zone, with the window's ends
+        answers (aware datetimes of two zones compare as UTC), written as that comparison does
+        it: differences of naive times against UTC offsets, which never overflow."""
+        in_zone, duration = self.zone, self.duration
+        local_to = _naive(end.astimezone(in_zone))
+        window_start = _naive(start.astimezone(in_zone))
+        local_from = _plus(window_start, -duration) or datetime.min
         if local_from < self.first:
             local_from = self.first
         if local_from > local_to:
             return
+        utc_from, utc_to = _naive(start.astimezone(UTC)), _naive(end.astimezone(UTC))
         for moment in self._pattern_starts(local_from, local_to):
-            began = _aware(moment, self.zone)
-            ends = _plus(began, self.duration)
-            if ends is not None and began < end and ends > start:
-                yield moment, began
+            offset = in_zone.utcoffset(moment)
+            if offset is None or moment - utc_to >= offset:  # it starts at or after the end
+                continue
+            ends = _plus(moment, duration)
+            if ends is None:
+                continue
+            ends_offset = in_zone.utcoffset(ends)
+            if ends_offset is not None and ends - utc_from > ends_offset:  # ends after the start
+                yield moment, offset
 
     def _pattern_starts(self, local_from: datetime, local_to: datetime) -> Iterator[datetime]:
         """The local starts the pattern makes from `local_from` (not before the series' first)
@@ -395,6 +417,8 @@ class Series:
         low, high = local_from.toordinal(), local_to.toordinal()
         begins = base + (low - base) // period * period
         time_of_day = self.time_of_day
+        if time_of_day.microsecond or time_of_day.fold:  # as rrule makes its times
+            time_of_day = time(time_of_day.hour, time_of_day.minute, time_of_day.second)
         while begins <= high:
             for offset in offsets:
                 number = begins + offset
@@ -411,12 +435,21 @@ class Series:
         return [occurrence for _, occurrence in self.dated_instances(start, end)]
 
     def dated_instances(self, start: datetime, end: datetime) -> list[tuple[datetime, Event]]:
-        """`instances`, each with when it starts in UTC (`utc_start` of its start)."""
+        """`instances`, each with when it starts in UTC, naive (`naive_utc` of its start)."""
         found = []
         prefix, cancelled = f"OID.{self.master.id}.", self.cancelled
-        for local_start, began in self._starts_between(start, end):
-            oid = f"{prefix}{local_start.date().isoformat()}"
-            made = None if oid in cancelled else self._made(local_start, began, oid)
+        time_of_day = self.time_of_day
+        for moment, offset in self._starts_between(start, end):
+            day = moment.date()
+            oid = f"{prefix}{day.isoformat()}"
+            if oid in cancelled:
+                continue
+            if time_of_day.microsecond or time_of_day.fold:
+                # the pattern's times are whole seconds, first of two; an occurrence is made
+                # from the series' own time of day, as `occurrence` makes it
+                made = self._made(datetime.combine(day, time_of_day), oid)
+            else:
+                made = self._made(moment, oid, moment - offset)
             if made is not None:
                 found.append(made)
         return found

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from shared.calendar.errors import AccessDenied, ItemNotFound
 from shared.calendar.model import CALENDARS_READ_WRITE, Caller, Container, Event, MailboxRef
-from shared.calendar.recurrence import series_of, utc_start
+from shared.calendar.recurrence import naive_utc, series_of, utc_start
 from shared.calendar.windows import Window, checked_window
 from shared.graph.paths import EventAddress
 from shared.graph.query import ListOptions
@@ -121,13 +121,14 @@ def start_of(event: Event) -> datetime:
 def _expanded(events: Iterable[Event], window: Window) -> list[Event]:
     """The single events and occurrences in the window, by start (`start_of`; the order of
     `events` among equal starts), each occurrence's start as its series made it."""
-    found: list[tuple[datetime, Event]] = []
+    found: list[tuple[datetime, Event]] = []  # each with its start in UTC, naive
+    window_from, window_to = (_naive_utc(moment) for moment in window)
     for event in events:
         if event.type == "seriesMaster" and event.recurrence is not None:
             found.extend(series_of(event).dated_instances(*window))
         else:
-            starts = utc_start(event.start)
-            if starts < window[1] and utc_start(event.end) > window[0]:
+            starts = naive_utc(event.start)
+            if starts < window_to and naive_utc(event.end) > window_from:
                 found.append((starts, event))
     found.sort(key=_start)
     return [event for _, event in found]
@@ -135,6 +136,11 @@ def _expanded(events: Iterable[Event], window: Window) -> list[Event]:
 
 def _start(dated: tuple[datetime, Event]) -> datetime:
     return dated[0]
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    """An aware datetime as a naive one in UTC."""
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _may_read(caller: Caller) -> None:

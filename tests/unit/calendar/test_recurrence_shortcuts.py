@@ -17,11 +17,13 @@ from shared.calendar.recurrence import (
     Series,
     _replaced,
     local_datetime,
+    naive_utc,
     rule,
     utc_start,
     zone,
 )
-from tests.unit.calendar.test_recurrence import DAYS, master
+from tests.unit.calendar.test_recurrence import DAYS, master, recurrences
+from tests.unit.use_cases import fakes
 
 ZONES = (
     "UTC",
@@ -166,7 +168,7 @@ def test_each_occurrence_s_utc_start_is_its_start_read_back(tz: str, at: str, we
     dated = series.dated_instances(begins, begins + timedelta(days=9))
 
     assert dated
-    assert [starts for starts, _ in dated] == [utc_start(e.start) for _, e in dated]
+    assert [starts for starts, _ in dated] == [naive_utc(e.start) for _, e in dated]
     assert [e for _, e in dated] == series.instances(begins, begins + timedelta(days=9))
     for _, occurrence in dated:
         day = date.fromisoformat(occurrence.id[-10:])
@@ -198,3 +200,190 @@ def _as_model_copy_made_it(master: Event, series: Series, day: date) -> Event:
             ),
         }
     )
+
+
+# The whole expansion against the way it was first written --------------------------------------
+
+
+def former_local(value: DateTimeTimeZone, target: str) -> datetime:
+    return _astimezone(value, target)
+
+
+def former_occurrence(series: Series, day: date) -> Event | None:
+    master = series.master
+    assert master.recurrence is not None
+    local_start = datetime.combine(day, series.time_of_day)
+    try:
+        local_end = local_start + series.duration
+    except OverflowError:
+        return None
+    original = local_start.replace(tzinfo=series.zone).astimezone(UTC)
+    name, oid = master.recurrence.range.recurrence_time_zone, f"OID.{master.id}.{day}"
+
+    def in_calendar(moment: datetime) -> DateTimeTimeZone:
+        text = f"{moment.replace(microsecond=0).isoformat()}.0000000"
+        return DateTimeTimeZone.model_construct(date_time=text, time_zone=name)
+
+    occurrence = master.model_copy(
+        update={
+            "id": oid,
+            "type": "occurrence",
+            "series_master_id": master.id,
+            "occurrence_id": oid,
+            "original_start": f"{original.replace(tzinfo=None).isoformat()}Z",
+            "recurrence": None,
+            "cancelled_occurrences": (),
+            "exceptions": (),
+            "start": in_calendar(local_start),
+            "end": in_calendar(local_end),
+        }
+    )
+    change = series.modified.get(day)
+    if change is None:
+        return occurrence
+    changed = {
+        field: getattr(change, field)
+        for field in ("subject", "body", "start", "end", "location")
+        if getattr(change, field) is not None
+    }
+    return occurrence.model_copy(update={**changed, "type": "exception"})
+
+
+def former_instances(series: Series, start: datetime, end: datetime) -> list[Event]:
+    found = []
+    for day in former_days(series, start, end):
+        if f"OID.{series.master.id}.{day}" in series.cancelled:
+            continue
+        occurrence = former_occurrence(series, day)
+        if occurrence is not None:
+            found.append(occurrence)
+    return found
+
+
+def former_days(series: Series, start: datetime, end: datetime) -> list[date]:
+    local_to = end.astimezone(series.zone).replace(tzinfo=None)
+    try:
+        local_from = start.astimezone(series.zone).replace(tzinfo=None) - series.duration
+    except OverflowError:
+        local_from = datetime.min
+    local_from = max(local_from, series.first)
+    found: list[date] = []
+    if local_from > local_to:
+        return found
+    for moment in series._restarted(local_from.date()):
+        if moment > local_to:
+            break
+        if moment < local_from:
+            continue
+        began = moment.replace(tzinfo=series.zone)
+        try:
+            ends = began + series.duration
+        except OverflowError:
+            continue
+        if began < end and ends > start:
+            found.append(moment.date())
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    recurrence=recurrences(),
+    own=st.sampled_from(ZONES),
+    series_zone=st.sampled_from(ZONES),
+    at=st.sampled_from(["00:00:00", "01:30:00", "02:30:00", "09:30:15.250000", "23:59:59"]),
+    minutes=st.sampled_from([0, 30, 90, 1500]),
+    offset=st.integers(-3, 500),
+    length=st.integers(1, 60),
+    cancelled=st.sets(st.integers(0, 60), max_size=3),
+    moved=st.integers(0, 60),
+)
+@example(  # the series' time of day is 01:30 PST, the second 01:30 of 2026-11-01
+    recurrence={
+        "pattern": {"type": "daily"},
+        "range": {"type": "noEnd", "startDate": "2026-11-01"},
+    },
+    own="UTC",
+    series_zone="Pacific Standard Time",
+    at="09:30:00",
+    minutes=30,
+    offset=-1,
+    length=10,
+    cancelled={4},
+    moved=6,
+)
+@example(  # the same weekly, asked about 2027-11-07, when 01:30 comes twice again
+    recurrence={
+        "pattern": {"type": "weekly", "daysOfWeek": ["sunday"], "interval": 1},
+        "range": {"type": "noEnd", "startDate": "2026-11-01"},
+    },
+    own="UTC",
+    series_zone="Pacific Standard Time",
+    at="09:30:00",
+    minutes=90,
+    offset=370,
+    length=3,
+    cancelled=set(),
+    moved=0,
+)
+@example(  # monthly (an rrule), with a fraction of a second
+    recurrence={
+        "pattern": {"type": "absoluteMonthly", "dayOfMonth": 7, "interval": 1},
+        "range": {"type": "noEnd", "startDate": "2026-11-07"},
+    },
+    own="UTC",
+    series_zone="Pacific Standard Time",
+    at="09:30:15.250000",
+    minutes=30,
+    offset=364,
+    length=3,
+    cancelled=set(),
+    moved=0,
+)
+def test_occurrences_are_the_former_expansion_s(
+    recurrence: dict[str, Any],
+    own: str,
+    series_zone: str,
+    at: str,
+    minutes: int,
+    offset: int,
+    length: int,
+    cancelled: set[int],
+    moved: int,
+) -> None:
+    first = date.fromisoformat(recurrence["range"]["startDate"])
+    starts = datetime.fromisoformat(f"{first}T{at}")
+    recurrence["range"]["recurrenceTimeZone"] = series_zone
+    window_start = datetime.combine(first + timedelta(days=offset), time(), UTC)
+    days = [window_start.date() + timedelta(days=n) for n in range(-1, length + 1)]
+    event = Event.model_validate(
+        {
+            **fakes.event("AAMkFormer").model_dump(by_alias=True),
+            "type": "seriesMaster",
+            "recurrence": recurrence,
+            "start": {"dateTime": starts.isoformat(), "timeZone": own},
+            "end": {
+                "dateTime": (starts + timedelta(minutes=minutes)).isoformat(),
+                "timeZone": own,
+            },
+            "cancelledOccurrences": [f"OID.AAMkFormer.{days[n % len(days)]}" for n in cancelled],
+            "exceptions": [
+                {
+                    "originalDate": f"{days[moved % len(days)]}",
+                    "subject": "Moved",
+                    "start": {"dateTime": f"{days[moved % len(days)]}T07:00:00", "timeZone": own},
+                    "end": {"dateTime": f"{days[moved % len(days)]}T08:00:00", "timeZone": own},
+                }
+            ],
+        }
+    )
+    series = Series(event)
+    window = (window_start, window_start + timedelta(days=length))
+
+    dated = series.dated_instances(*window)
+
+    expected = former_instances(series, *window)
+    assert [e for _, e in dated] == expected
+    assert [e.model_dump() for _, e in dated] == [e.model_dump() for e in expected]
+    assert [starts for starts, _ in dated] == [former_local(e.start, "UTC") for e in expected]
+    assert series.instances(*window) == expected
+    assert list(series.days_between(*window)) == former_days(series, *window)
