@@ -201,10 +201,41 @@ class TableOutbox:
         attempt: int,
         at: datetime,
         slice_size: int,
-    ) -> OutboxEntry:
-        """One write on the version `find` read; when another writer came first (a racing
-        worker, the sweeper), read again and write again: the first attempt's slice size
+        claim: RecipientSlice | None = None,
+    ) -> tuple[OutboxEntry, RecipientSlice | None]:
+        """One write on the version `find` read, with `claim`'s create in the same
+        transaction when there is one; when another writer came first (a racing worker, the
+        sweeper), read again and write the record alone: the first attempt's slice size
         stands for every later one."""
+        if claim is not None and entry.slice_size is None:
+            values = {"Attempts": attempt, "LastAttemptAt": at, "SliceSize": slice_size}
+            row = {"PartitionKey": pointer.mailbox, "RowKey": _outbox_key(pointer), **values}
+            merge = {
+                "mode": UpdateMode.MERGE,
+                "etag": _etag(entry.version),
+                "match_condition": MatchConditions.IfNotModified,
+            }
+            try:
+                written = self.table.submit_transaction(
+                    [("update", row, merge), ("create", slice_row(pointer, claim))]
+                )
+            except TableTransactionError as error:
+                if error.status_code not in (404, 409, 412):
+                    raise
+            else:
+                version = _version(str(written[0]["etag"]), _parts(entry.version))
+                recorded = replace(entry, version=version, slice_size=slice_size)
+                return recorded, replace(claim, version=str(written[1]["etag"]))
+        return self._record(pointer, entry, attempt, at, slice_size), None
+
+    def _record(
+        self,
+        pointer: NotificationPointer,
+        entry: OutboxEntry,
+        attempt: int,
+        at: datetime,
+        slice_size: int,
+    ) -> OutboxEntry:
         for _ in range(_WRITE_TRIES):
             size = entry.slice_size or slice_size
             values = {"Attempts": attempt, "LastAttemptAt": at, "SliceSize": size}

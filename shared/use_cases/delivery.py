@@ -123,10 +123,12 @@ def deliver(
         return Outcome.ALREADY_DELIVERED
     try:
         fresh = entry.slice_size is None
-        entry = outbox.record_attempt(pointer, entry, attempt, now(), policy.batch)
+        # A notification no attempt has tried: its first slice is claimed with this record.
+        first = _first_claim(entry.notification, policy.batch, now()) if fresh else None
+        entry, claimed = outbox.record_attempt(pointer, entry, attempt, now(), policy.batch, first)
         size = entry.slice_size or policy.batch
         run = _Run(pointer, entry.notification, size, outbox, transport, copies, policy, now)
-        progress = run.send_each(fresh)
+        progress = run.send_each(fresh, claimed if size == policy.batch else None)
         wait = None if progress.failures else _still_held(pointer, progress, outbox, policy, now())
         if wait is not None:
             redelivery.redeliver(pointer, wait)
@@ -141,6 +143,18 @@ def deliver(
     rejected = _listed(progress.rejected) if progress.rejected else None
     outbox.finish(pointer, "delivered", rejected, entry, run.last)
     return Outcome.DELIVERED
+
+
+def _first_claim(notification: Notification, size: int, at: datetime) -> RecipientSlice | None:
+    """The claim of a notification's first slice, none of its recipients tried yet."""
+    members = recipients(notification)[: max(1, size)]
+    if not members:
+        return None
+    addresses = tuple(member.email_address.address.strip() for member in members)
+    untried: tuple[RecipientStatus, ...] = tuple("untried" for _ in addresses)
+    return RecipientSlice(
+        0, addresses, untried, ("",) * len(addresses), claimed=True, changed_at=at
+    )
 
 
 @dataclass(frozen=True)
@@ -240,10 +254,11 @@ class _Run:
         """The last slice as this worker ended it, not yet written: when every slice went
         well, the row's end writes it (`Outbox.finish`)."""
 
-    def send_each(self, fresh: bool) -> _Progress:
+    def send_each(self, fresh: bool, first: RecipientSlice | None = None) -> _Progress:
         """`fresh`: no attempt had fixed the slice size before this one, so no slice has a
         row yet (or one made since by a racing worker, whose create comes first: this
-        worker's then fails, and the slice is left to it)."""
+        worker's then fails, and the slice is left to it). `first`: the first slice, already
+        claimed with the attempt's record."""
         todo = self._todo(fresh)
         if not todo:
             return self.progress
@@ -255,7 +270,11 @@ class _Run:
         writer: Executor = ThreadPoolExecutor(1) if several else _Inline()
         with workers, writer, ExitStack() as closing:
             closing.callback(self.sessions.close)
-            claiming = writer.submit(self._claim, todo[0])  # while the messages' parts are made
+            # The first slice claimed (and its users looked up) while the messages' parts are made.
+            if first is not None and todo[0].index == first.index:
+                claiming = writer.submit(self._looked_up, todo[0], first)
+            else:
+                claiming = writer.submit(self._claim, todo[0])
             try:
                 self.notice = Notice(self.notification)
             except Exception:
@@ -306,6 +325,10 @@ class _Run:
         state = self.outbox.claim_slice(self.pointer, claim, current)
         if state is None:
             return _Claimed(item, None, {})
+        return self._looked_up(item, state)
+
+    def _looked_up(self, item: _Slice, state: RecipientSlice) -> _Claimed:
+        """A slice this worker claimed, with the users among its recipients still to send to."""
         pending = [a for position, a in enumerate(item.addresses) if not state.done(position)]
         return _Claimed(item, state, self.copies.internal(pending) if pending else {})
 

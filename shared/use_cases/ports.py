@@ -223,10 +223,13 @@ class Outbox(Protocol):
         attempt: int,
         at: datetime,
         slice_size: int,
-    ) -> OutboxEntry:
+        claim: RecipientSlice | None = None,
+    ) -> tuple[OutboxEntry, RecipientSlice | None]:
         """Note the attempt on the outbox row (which also tells the sweeper it is in hand), and
         fix the notification's slice size if no attempt did yet: the row as written (its new
-        version, the slice size in effect)."""
+        version, the slice size in effect). `claim`, the first slice's of a notification no
+        attempt has tried, is written with it when it can be (one write): the slice as
+        written, or None when it was not (then it is claimed as any other)."""
         ...
 
     def record_error(self, pointer: NotificationPointer, reason: str) -> None: ...

@@ -209,12 +209,21 @@ class FakeOutbox:
         attempt: int,
         at: datetime,
         slice_size: int,
-    ) -> OutboxEntry:
+        claim: RecipientSlice | None = None,
+    ) -> tuple[OutboxEntry, RecipientSlice | None]:
         row = self.rows[pointer]
+        fresh = pointer not in self.slice_sizes and entry.version == str(row.version)
         row.attempts = attempt
         self._touch(row)
         size = self.slice_sizes.setdefault(pointer, slice_size)
-        return OutboxEntry(row.notification, row.status, str(row.version), size)
+        recorded = OutboxEntry(row.notification, row.status, str(row.version), size)
+        if claim is None or not fresh:
+            return recorded, None
+        self.writes.append(("claim", len(claim.addresses)))
+        with self._lock:
+            if self.steal_claims or (pointer, claim.index) in self.slice_rows:
+                return recorded, None  # the transaction fails: the record alone is written
+            return recorded, self._put(pointer, claim)
 
     def record_error(self, pointer: NotificationPointer, reason: str) -> None:
         row = self.rows[pointer]
