@@ -263,11 +263,12 @@ class _Run:
         if not todo:
             return self.progress
         self.sessions = _Sessions(self.transport)
-        # One thread sends alone, writing as it goes; more send side by side, and a writer
-        # thread claims the next slice and ends the last while they do.
+        # One thread sends alone, writing as it goes; more send side by side, and two writer
+        # threads claim the next slice and end the last while they do (two, so a claim need
+        # not wait behind an end).
         several = self.policy.concurrency > 1
         workers: Executor = ThreadPoolExecutor(self.policy.concurrency) if several else _Inline()
-        writer: Executor = ThreadPoolExecutor(1) if several else _Inline()
+        writer: Executor = ThreadPoolExecutor(2) if several else _Inline()
         with workers, writer, ExitStack() as closing:
             closing.callback(self.sessions.close)
             # The first slice claimed (and its users looked up) while the messages' parts are made.
