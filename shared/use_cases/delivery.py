@@ -123,12 +123,14 @@ def deliver(
         return Outcome.ALREADY_DELIVERED
     try:
         fresh = entry.slice_size is None
-        # A notification no attempt has tried: its first slice is claimed with this record.
+        # The messages' shared parts are made while the attempt is recorded (and a
+        # notification no attempt has tried has its first slice claimed with the record).
+        notice = _made(Notice, entry.notification, aside=policy.concurrency > 1)
         first = _first_claim(entry.notification, policy.batch, now()) if fresh else None
         entry, claimed = outbox.record_attempt(pointer, entry, attempt, now(), policy.batch, first)
         size = entry.slice_size or policy.batch
         run = _Run(pointer, entry.notification, size, outbox, transport, copies, policy, now)
-        progress = run.send_each(fresh, claimed if size == policy.batch else None)
+        progress = run.send_each(fresh, notice, claimed if size == policy.batch else None)
         wait = None if progress.failures else _still_held(pointer, progress, outbox, policy, now())
         if wait is not None:
             redelivery.redeliver(pointer, wait)
@@ -143,6 +145,23 @@ def deliver(
     rejected = _listed(progress.rejected) if progress.rejected else None
     outbox.finish(pointer, "delivered", rejected, entry, run.last)
     return Outcome.DELIVERED
+
+
+def _made(make: Callable[[Notification], T], notification: Notification, aside: bool) -> Future[T]:
+    """`make(notification)` in a thread of its own (`aside`) while the caller goes on, or at
+    once in the caller's."""
+    if not aside:
+        return _Inline().submit(make, notification)
+    made: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            made.set_result(make(notification))
+        except Exception as error:
+            made.set_exception(error)
+
+    threading.Thread(target=run, name="notice", daemon=True).start()
+    return made
 
 
 def _first_claim(notification: Notification, size: int, at: datetime) -> RecipientSlice | None:
@@ -254,7 +273,9 @@ class _Run:
         """The last slice as this worker ended it, not yet written: when every slice went
         well, the row's end writes it (`Outbox.finish`)."""
 
-    def send_each(self, fresh: bool, first: RecipientSlice | None = None) -> _Progress:
+    def send_each(
+        self, fresh: bool, notice: Future[Notice], first: RecipientSlice | None = None
+    ) -> _Progress:
         """`fresh`: no attempt had fixed the slice size before this one, so no slice has a
         row yet (or one made since by a racing worker, whose create comes first: this
         worker's then fails, and the slice is left to it). `first`: the first slice, already
@@ -277,7 +298,7 @@ class _Run:
             else:
                 claiming = writer.submit(self._claim, todo[0])
             try:
-                self.notice = Notice(self.notification)
+                self.notice = notice.result()
             except Exception:
                 self._give_back(claiming.result())
                 raise
