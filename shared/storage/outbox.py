@@ -32,7 +32,7 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+from azure.data.tables import TableClient, UpdateMode
 from azure.storage.queue import QueueClient
 
 from shared.calendar.model import Notification, NotificationPointer
@@ -201,41 +201,10 @@ class TableOutbox:
         attempt: int,
         at: datetime,
         slice_size: int,
-        claim: RecipientSlice | None = None,
-    ) -> tuple[OutboxEntry, RecipientSlice | None]:
-        """One write on the version `find` read, with `claim`'s create in the same
-        transaction when there is one; when another writer came first (a racing worker, the
-        sweeper), read again and write the record alone: the first attempt's slice size
-        stands for every later one."""
-        if claim is not None and entry.slice_size is None:
-            values = {"Attempts": attempt, "LastAttemptAt": at, "SliceSize": slice_size}
-            row = {"PartitionKey": pointer.mailbox, "RowKey": _outbox_key(pointer), **values}
-            merge = {
-                "mode": UpdateMode.MERGE,
-                "etag": _etag(entry.version),
-                "match_condition": MatchConditions.IfNotModified,
-            }
-            try:
-                written = self.table.submit_transaction(
-                    [("update", row, merge), ("create", slice_row(pointer, claim))]
-                )
-            except TableTransactionError as error:
-                if error.status_code not in (404, 409, 412):
-                    raise
-            else:
-                version = _version(str(written[0]["etag"]), _parts(entry.version))
-                recorded = replace(entry, version=version, slice_size=slice_size)
-                return recorded, replace(claim, version=str(written[1]["etag"]))
-        return self._record(pointer, entry, attempt, at, slice_size), None
-
-    def _record(
-        self,
-        pointer: NotificationPointer,
-        entry: OutboxEntry,
-        attempt: int,
-        at: datetime,
-        slice_size: int,
     ) -> OutboxEntry:
+        """One write on the version `find` read; when another writer came first (a racing
+        worker, the sweeper), read again and write again: the first attempt's slice size
+        stands for every later one."""
         for _ in range(_WRITE_TRIES):
             size = entry.slice_size or slice_size
             values = {"Attempts": attempt, "LastAttemptAt": at, "SliceSize": size}
@@ -268,12 +237,11 @@ class TableOutbox:
         status: Ending,
         reason: str | None,
         seen: OutboxEntry | None = None,
-        last: RecipientSlice | None = None,
     ) -> None:
-        """With `seen` and `last`: one transaction, the slice and the row's end (merged on the
-        version `seen`). When the row moved on since (another worker, the sweeper), or without
-        them: the slice alone, then the row read and replaced until it holds."""
-        if seen is not None and last is not None and seen.status == "pending":
+        """With `seen`: one write, merged on that version. When the row moved on since
+        (another worker, the sweeper), or without it: the row read and replaced until it
+        holds."""
+        if seen is not None and seen.status == "pending" and seen.version:
             ended = seen.notification.model_copy(update={"status": status, "reason": reason})
             end = outbox_row(ended) | {"Reason": (reason or "")[:MAX_DETAIL]}
             # The text may have taken more properties than the new one needs: those left over
@@ -281,26 +249,15 @@ class TableOutbox:
             for number in range(len(_text_names(end)), _parts(seen.version)):
                 end[f"Notification_{number}"] = ""
             try:
-                self.table.submit_transaction(
-                    [
-                        ("upsert", slice_row(pointer, last), {"mode": UpdateMode.REPLACE}),
-                        (
-                            "update",
-                            end,
-                            {
-                                "mode": UpdateMode.MERGE,
-                                "etag": _etag(seen.version),
-                                "match_condition": MatchConditions.IfNotModified,
-                            },
-                        ),
-                    ]
+                self.table.update_entity(
+                    end,
+                    mode=UpdateMode.MERGE,
+                    etag=_etag(seen.version),
+                    match_condition=MatchConditions.IfNotModified,
                 )
                 return
-            except TableTransactionError as error:
-                if error.status_code not in (404, 412):
-                    raise
-        if last is not None:
-            self.end_slice(pointer, last)
+            except (ResourceModifiedError, ResourceNotFoundError):
+                pass
         for _ in range(_WRITE_TRIES):
             row = self._outbox_row(pointer)
             if row is None or row["Status"] == "delivered":

@@ -55,6 +55,7 @@ from shared.use_cases.ports import (
     AttendeeCopies,
     Envelope,
     Outbox,
+    OutboxEntry,
     Outgoing,
     RecipientRefused,
     RecipientSlice,
@@ -123,14 +124,14 @@ def deliver(
         return Outcome.ALREADY_DELIVERED
     try:
         fresh = entry.slice_size is None
-        # The messages' shared parts are made while the attempt is recorded (and a
-        # notification no attempt has tried has its first slice claimed with the record).
+        # The messages' shared parts are made while the attempt is recorded.
         notice = _made(Notice, entry.notification, aside=policy.concurrency > 1)
-        first = _first_claim(entry.notification, policy.batch, now()) if fresh else None
-        entry, claimed = outbox.record_attempt(pointer, entry, attempt, now(), policy.batch, first)
+        entry = outbox.record_attempt(pointer, entry, attempt, now(), policy.batch)
         size = entry.slice_size or policy.batch
-        run = _Run(pointer, entry.notification, size, outbox, transport, copies, policy, now)
-        progress = run.send_each(fresh, notice, claimed if size == policy.batch else None)
+        run = _Run(pointer, entry, size, outbox, transport, copies, policy, now)
+        progress = run.send_each(fresh, notice)
+        if run.finished:
+            return Outcome.DELIVERED
         wait = None if progress.failures else _still_held(pointer, progress, outbox, policy, now())
         if wait is not None:
             redelivery.redeliver(pointer, wait)
@@ -143,7 +144,7 @@ def deliver(
         _failed_attempt(outbox, pointer, attempt, policy, reason)
         raise DeliveryFailed(reason)
     rejected = _listed(progress.rejected) if progress.rejected else None
-    outbox.finish(pointer, "delivered", rejected, entry, run.last)
+    outbox.finish(pointer, "delivered", rejected, entry)
     return Outcome.DELIVERED
 
 
@@ -162,18 +163,6 @@ def _made(make: Callable[[Notification], T], notification: Notification, aside: 
 
     threading.Thread(target=run, name="notice", daemon=True).start()
     return made
-
-
-def _first_claim(notification: Notification, size: int, at: datetime) -> RecipientSlice | None:
-    """The claim of a notification's first slice, none of its recipients tried yet."""
-    members = recipients(notification)[: max(1, size)]
-    if not members:
-        return None
-    addresses = tuple(member.email_address.address.strip() for member in members)
-    untried: tuple[RecipientStatus, ...] = tuple("untried" for _ in addresses)
-    return RecipientSlice(
-        0, addresses, untried, ("",) * len(addresses), claimed=True, changed_at=at
-    )
 
 
 @dataclass(frozen=True)
@@ -253,7 +242,7 @@ class _Run:
     def __init__(
         self,
         pointer: NotificationPointer,
-        notification: Notification,
+        entry: OutboxEntry,
         size: int,
         outbox: Outbox,
         transport: Transport,
@@ -261,7 +250,8 @@ class _Run:
         policy: DeliveryPolicy,
         now: Callable[[], datetime],
     ) -> None:
-        self.pointer, self.notification, self.size = pointer, notification, max(1, size)
+        self.pointer, self.entry, self.size = pointer, entry, max(1, size)
+        notification = self.notification = entry.notification
         self.outbox, self.transport, self.copies = outbox, transport, copies
         self.policy, self.now = policy, now
         self.progress = _Progress()
@@ -269,17 +259,14 @@ class _Run:
         """Set when the transport itself failed: recipients not yet tried are left for the
         retry."""
         self.sender = notification.organizer.email_address.address.strip()
-        self.last: RecipientSlice | None = None
-        """The last slice as this worker ended it, not yet written: when every slice went
-        well, the row's end writes it (`Outbox.finish`)."""
+        self.finished = False
+        """Every recipient is done and the outbox row ended `delivered`: when every slice went
+        well, the row is ended beside the last slice's end (two writes at once)."""
 
-    def send_each(
-        self, fresh: bool, notice: Future[Notice], first: RecipientSlice | None = None
-    ) -> _Progress:
+    def send_each(self, fresh: bool, notice: Future[Notice]) -> _Progress:
         """`fresh`: no attempt had fixed the slice size before this one, so no slice has a
         row yet (or one made since by a racing worker, whose create comes first: this
-        worker's then fails, and the slice is left to it). `first`: the first slice, already
-        claimed with the attempt's record."""
+        worker's then fails, and the slice is left to it)."""
         todo = self._todo(fresh)
         if not todo:
             return self.progress
@@ -292,11 +279,7 @@ class _Run:
         writer: Executor = ThreadPoolExecutor(2) if several else _Inline()
         with workers, writer, ExitStack() as closing:
             closing.callback(self.sessions.close)
-            # The first slice claimed (and its users looked up) while the messages' parts are made.
-            if first is not None and todo[0].index == first.index:
-                claiming = writer.submit(self._looked_up, todo[0], first)
-            else:
-                claiming = writer.submit(self._claim, todo[0])
+            claiming = writer.submit(self._claim, todo[0])
             try:
                 self.notice = notice.result()
             except Exception:
@@ -380,6 +363,15 @@ class _Run:
             return _Sent(position, error=error)
         return _Sent(position)
 
+    def _end_row(self) -> None:
+        rejected = self.progress.rejected
+        reason = _listed(rejected) if rejected else None
+        self.outbox.finish(self.pointer, "delivered", reason, self.entry)
+
+    def _finish(self, ended: Future[None]) -> None:
+        ended.result()
+        self.finished = True
+
     def _all_well(self, unexpected: Exception | None) -> bool:
         """Nothing stands between this attempt and the row's end: every recipient it tried
         is done and no other worker holds a slice."""
@@ -458,11 +450,10 @@ class _Run:
             if ending is not None:
                 ending.result()
             ended = self._ended(state, results)
-            if number + 1 == len(todo) and self._all_well(unexpected):
-                self.last = ended  # written with the outbox row's end, in one write
-                ending = None
-                break
             ending = writer.submit(self.outbox.end_slice, self.pointer, ended)
+            if number + 1 == len(todo) and self._all_well(unexpected):
+                # The row ends beside the last slice's end: nothing is left to wait for.
+                self._finish(writer.submit(self._end_row))
             if self.stop.is_set() or unexpected is not None:
                 break
         if claiming is not None:  # claimed ahead, never tried: given back at once

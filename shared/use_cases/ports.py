@@ -223,13 +223,10 @@ class Outbox(Protocol):
         attempt: int,
         at: datetime,
         slice_size: int,
-        claim: RecipientSlice | None = None,
-    ) -> tuple[OutboxEntry, RecipientSlice | None]:
+    ) -> OutboxEntry:
         """Note the attempt on the outbox row (which also tells the sweeper it is in hand), and
         fix the notification's slice size if no attempt did yet: the row as written (its new
-        version, the slice size in effect). `claim`, the first slice's of a notification no
-        attempt has tried, is written with it when it can be (one write): the slice as
-        written, or None when it was not (then it is claimed as any other)."""
+        version, the slice size in effect)."""
         ...
 
     def record_error(self, pointer: NotificationPointer, reason: str) -> None: ...
@@ -240,11 +237,10 @@ class Outbox(Protocol):
         status: Ending,
         reason: str | None,
         seen: OutboxEntry | None = None,
-        last: RecipientSlice | None = None,
     ) -> None:
-        """End the row `delivered` or `failed`; a delivered row is never made failed. `last`,
-        a slice this worker ended, is written with it; `seen`, the row as this worker last
-        wrote it, spares reading it again while nobody else wrote it since."""
+        """End the row `delivered` or `failed`; a delivered row is never made failed. `seen`,
+        the row as this worker last wrote it, spares reading it again while nobody else wrote
+        it since (one write)."""
         ...
 
 

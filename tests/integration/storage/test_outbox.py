@@ -40,7 +40,7 @@ from shared.storage.tables import (
 )
 from shared.use_cases.cancellation import CancelEvent, cancel_event
 from shared.use_cases.delivery import copy_id
-from shared.use_cases.ports import RecipientSlice, RecipientStatus
+from shared.use_cases.ports import RecipientSlice
 
 ADELE = "6e7b768e-07e2-4810-8459-485f84f8f204"
 ALEX = "87d349ed-44d7-43e1-9a83-5f2406dee5bd"
@@ -266,37 +266,15 @@ def test_the_first_attempt_fixes_the_slice_size_and_a_racing_one_keeps_it(store:
     assert second is not None
     assert first.slice_size is None
 
-    assert store.outbox.record_attempt(pointer, first, 1, NOW, 25)[0].slice_size == 25
-    kept = store.outbox.record_attempt(pointer, second, 1, NOW, 50)[0]  # read again: kept
+    assert store.outbox.record_attempt(pointer, first, 1, NOW, 25).slice_size == 25
+    kept = store.outbox.record_attempt(pointer, second, 1, NOW, 50)  # read again: kept
     assert kept.slice_size == 25
     again = store.outbox.find(pointer)
     assert again is not None
     assert again.slice_size == 25
-    assert store.outbox.record_attempt(pointer, again, 2, NOW, 100)[0].slice_size == 25
+    assert store.outbox.record_attempt(pointer, again, 2, NOW, 100).slice_size == 25
     row = store.row(ADELE, f"outbox|{pointer.notification_id}")
     assert (row["Attempts"], row["SliceSize"]) == (2, 25)
-
-
-def test_the_first_slice_is_claimed_with_the_first_record_and_a_racing_one_records_alone(
-    store: Store,
-) -> None:
-    pointer = store.cancel(store.tenant.events["planning"][1])
-    first = store.outbox.find(pointer)
-    racing = store.outbox.find(pointer)
-    assert first is not None
-    assert racing is not None
-    claim = claim_of(0, "pat@fabrikam.example", "AlexW@contoso.example")
-
-    recorded, claimed = store.outbox.record_attempt(pointer, first, 1, NOW, 2, claim)
-
-    assert recorded.slice_size == 2
-    assert claimed is not None
-    assert store.outbox.slices(pointer) == {0: claimed}
-    # The racing worker's transaction fails on the row's version: its record alone is written,
-    # the slice size kept, the claim left to the first worker.
-    again, lost = store.outbox.record_attempt(pointer, racing, 1, NOW, 50, claim)
-    assert (again.slice_size, lost) == (2, None)
-    assert store.outbox.slices(pointer) == {0: claimed}
 
 
 def test_finish_rewrites_status_reason_and_the_notification_and_never_undoes_delivered(
@@ -324,23 +302,15 @@ def test_finish_rewrites_status_reason_and_the_notification_and_never_undoes_del
     assert (row["Status"], row["Reason"]) == ("delivered", "")
 
 
-def ended_slice(*addresses: str) -> RecipientSlice:
-    sent: tuple[RecipientStatus, ...] = tuple("sent" for _ in addresses)
-    return replace(claim_of(0, *addresses), statuses=sent, claimed=False)
-
-
-def test_the_last_slice_and_the_rows_end_are_one_write_on_the_version_recorded(
-    store: Store,
-) -> None:
+def test_the_rows_end_is_one_write_on_the_version_recorded(store: Store) -> None:
     pointer = store.cancel(store.tenant.events["planning"][1])
     found = store.outbox.find(pointer)
     assert found is not None
-    recorded = store.outbox.record_attempt(pointer, found, 1, NOW, 50)[0]
+    recorded = store.outbox.record_attempt(pointer, found, 1, NOW, 50)
     assert recorded.version != found.version
     assert recorded.slice_size == 50
-    last = ended_slice("pat@fabrikam.example")
 
-    store.outbox.finish(pointer, "delivered", "x@y: rejected", recorded, last)
+    store.outbox.finish(pointer, "delivered", "x@y: rejected", recorded)
 
     row = store.row(ADELE, f"outbox|{pointer.notification_id}")
     assert (row["Status"], row["Reason"], row["Attempts"], row["SliceSize"]) == (
@@ -351,24 +321,19 @@ def test_the_last_slice_and_the_rows_end_are_one_write_on_the_version_recorded(
     )
     notification = Notification.model_validate_json(get_text(row, "Notification"))
     assert (notification.status, notification.reason) == ("delivered", "x@y: rejected")
-    (written,) = store.outbox.slices(pointer).values()
-    assert written.statuses == ("sent",)
 
 
-def test_a_row_that_moved_on_since_still_ends_and_its_last_slice_is_written(
-    store: Store,
-) -> None:
+def test_a_row_that_moved_on_since_still_ends(store: Store) -> None:
     pointer = store.cancel(store.tenant.events["planning"][1])
     found = store.outbox.find(pointer)
     assert found is not None
-    recorded = store.outbox.record_attempt(pointer, found, 1, NOW, 50)[0]
+    recorded = store.outbox.record_attempt(pointer, found, 1, NOW, 50)
     store.outbox.record_error(pointer, "meanwhile")  # the row's version is not the one recorded
 
-    store.outbox.finish(pointer, "delivered", None, recorded, ended_slice("pat@fabrikam.example"))
+    store.outbox.finish(pointer, "delivered", None, recorded)
 
     row = store.row(ADELE, f"outbox|{pointer.notification_id}")
     assert (row["Status"], row["LastError"]) == ("delivered", "meanwhile")
-    assert [s.complete for s in store.outbox.slices(pointer).values()] == [True]
 
 
 def test_a_long_notification_ends_readable_whatever_its_text_takes(store: Store) -> None:
@@ -384,10 +349,10 @@ def test_a_long_notification_ends_readable_whatever_its_text_takes(store: Store)
     assert "Notification_2" in row
     found = store.outbox.find(pointer)
     assert found is not None
-    recorded = store.outbox.record_attempt(pointer, found, 1, NOW, 50)[0]
+    recorded = store.outbox.record_attempt(pointer, found, 1, NOW, 50)
     short = replace(recorded, notification=found.notification.model_copy(update={"comment": ""}))
 
-    store.outbox.finish(pointer, "delivered", None, short, ended_slice("pat@fabrikam.example"))
+    store.outbox.finish(pointer, "delivered", None, short)
 
     row = store.row(ADELE, f"outbox|{pointer.notification_id}")
     ended = Notification.model_validate_json(get_text(row, "Notification"))

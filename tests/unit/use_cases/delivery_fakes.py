@@ -209,21 +209,12 @@ class FakeOutbox:
         attempt: int,
         at: datetime,
         slice_size: int,
-        claim: RecipientSlice | None = None,
-    ) -> tuple[OutboxEntry, RecipientSlice | None]:
+    ) -> OutboxEntry:
         row = self.rows[pointer]
-        fresh = pointer not in self.slice_sizes and entry.version == str(row.version)
         row.attempts = attempt
         self._touch(row)
         size = self.slice_sizes.setdefault(pointer, slice_size)
-        recorded = OutboxEntry(row.notification, row.status, str(row.version), size)
-        if claim is None or not fresh:
-            return recorded, None
-        self.writes.append(("claim", len(claim.addresses)))
-        with self._lock:
-            if self.steal_claims or (pointer, claim.index) in self.slice_rows:
-                return recorded, None  # the transaction fails: the record alone is written
-            return recorded, self._put(pointer, claim)
+        return OutboxEntry(row.notification, row.status, str(row.version), size)
 
     def record_error(self, pointer: NotificationPointer, reason: str) -> None:
         row = self.rows[pointer]
@@ -236,10 +227,7 @@ class FakeOutbox:
         status: Ending,
         reason: str | None,
         seen: OutboxEntry | None = None,
-        last: RecipientSlice | None = None,
     ) -> None:
-        if last is not None:
-            self.end_slice(pointer, last)
         self.finishes.append(
             (status, seen is not None and seen.version == str(self.rows[pointer].version))
         )
