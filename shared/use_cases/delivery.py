@@ -172,10 +172,12 @@ class _Slice:
     index: int
     members: tuple[Attendee, ...]
     current: RecipientSlice | None
+    addresses: tuple[str, ...] = ()
+    """The members' addresses (made once: each recipient's turn reads its own)."""
 
-    @property
-    def addresses(self) -> tuple[str, ...]:
-        return tuple(member.email_address.address.strip() for member in self.members)
+    def __post_init__(self) -> None:
+        addresses = tuple(member.email_address.address.strip() for member in self.members)
+        object.__setattr__(self, "addresses", addresses)
 
 
 @dataclass(frozen=True)
@@ -274,9 +276,9 @@ class _Run:
         # One thread sends alone, writing as it goes; more send side by side, and two writer
         # threads claim the next slice and end the last while they do (two, so a claim need
         # not wait behind an end).
-        several = self.policy.concurrency > 1
-        workers: Executor = ThreadPoolExecutor(self.policy.concurrency) if several else _Inline()
         writer: Executor = ThreadPoolExecutor(2) if several else _Inline()
+        workers: Executor = ThreadPoolExecutor(self.policy.concurrency) if several else _Inline()
+        writer: Executor = ThreadPoolExecutor(2)
         with workers, writer, ExitStack() as closing:
             closing.callback(self.sessions.close)
             claiming = writer.submit(self._claim, todo[0])
