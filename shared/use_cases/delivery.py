@@ -276,9 +276,9 @@ class _Run:
         # One thread sends alone, writing as it goes; more send side by side, and two writer
         # threads claim the next slice and end the last while they do (two, so a claim need
         # not wait behind an end).
-        writer: Executor = ThreadPoolExecutor(2) if several else _Inline()
+        several = self.policy.concurrency > 1
         workers: Executor = ThreadPoolExecutor(self.policy.concurrency) if several else _Inline()
-        writer: Executor = ThreadPoolExecutor(2)
+        writer: Executor = ThreadPoolExecutor(2) if several else _Inline()
         with workers, writer, ExitStack() as closing:
             closing.callback(self.sessions.close)
             claiming = writer.submit(self._claim, todo[0])
