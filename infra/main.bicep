@@ -56,7 +56,7 @@ param mailTimeoutSeconds string = '30'
 @description('Recipients of one notification sent to at once.')
 param mailConcurrency string = '4'
 @description('Recipients kept in one delivery-state row, claimed and ended in one write (1-100).')
-param mailBatch string = '50'
+param mailBatch string = '100'
 param smtpHost string = ''
 param smtpPort string = '587'
 param smtpStartTls string = 'true'

@@ -52,7 +52,7 @@ class MailSettings:
     concurrency: int = 4
     """`MAIL_CONCURRENCY`: recipients of one notification sent to at once, each thread with
     its own transport session (SMTP connection)."""
-    batch: int = 50
+    batch: int = 100
     """`MAIL_BATCH`: recipients kept in one delivery-state row, claimed and ended in one write
     (1-100), for notifications not yet tried (later attempts keep the first one's). A worker
     that dies leaves at most two slices in doubt (one when MAIL_CONCURRENCY is 1)."""
@@ -83,7 +83,7 @@ class MailSettings:
             ),
             sweep_after_seconds=_number(env, "SWEEP_AFTER_SECONDS", 300),
             concurrency=max(1, int(_number(env, "MAIL_CONCURRENCY", 4))),
-            batch=min(100, max(1, int(_number(env, "MAIL_BATCH", 50)))),
+            batch=min(100, max(1, int(_number(env, "MAIL_BATCH", 100)))),
         )
 
     @property

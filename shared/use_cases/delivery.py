@@ -80,7 +80,7 @@ class DeliveryPolicy:
     concurrency: int = 1
     """How many recipients are sent to at once (`MAIL_CONCURRENCY`), each thread with its own
     transport session."""
-    batch: int = 50
+    batch: int = 100
     """How many recipients share a delivery-state row (`MAIL_BATCH`), for notifications whose
     first attempt this is; later attempts keep the first one's."""
 
