@@ -36,6 +36,8 @@ class Received:
     data: bytes
     tls: bool
     login: str | None
+    peer: object = None
+    """The client's address and port: one per connection."""
 
     @property
     def message(self) -> EmailMessage:
@@ -48,7 +50,11 @@ class SmtpSink:
     """An SMTP server (aiosmtpd) on a free port that keeps every message it accepts."""
 
     def __init__(
-        self, *, tls: ssl.SSLContext | None = None, login: tuple[str, str] | None = None
+        self,
+        *,
+        tls: ssl.SSLContext | None = None,
+        login: tuple[str, str] | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
         self.port = free_port()
         self.refuse: dict[str, str] = {}
@@ -64,6 +70,8 @@ class SmtpSink:
             kwargs.update(tls_context=tls, require_starttls=True)
         if login is not None:
             kwargs.update(authenticator=self._authenticate, auth_required=True)
+        if idle_timeout is not None:  # a client idle this long is hung up on (421)
+            kwargs.update(timeout=idle_timeout)
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port, **kwargs)
 
     def __enter__(self) -> SmtpSink:
@@ -122,6 +130,7 @@ class SmtpSink:
             data=bytes(envelope.original_content or b""),
             tls=session.ssl is not None,
             login=login.login.decode() if isinstance(login, LoginPassword) else None,
+            peer=session.peer,
         )
         with self._lock:
             self._received.append(received)

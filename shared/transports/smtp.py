@@ -1,10 +1,12 @@
-"""The SMTP transport: one connection per delivery, STARTTLS, login when configured."""
+"""The SMTP transport: connections kept between deliveries, STARTTLS, login when configured."""
 
 from __future__ import annotations
 
 import smtplib
 import ssl
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
@@ -24,29 +26,83 @@ class SmtpSettings:
     timeout: float = 30.0
 
 
-class SmtpTransport:
-    """An SMTP server: one connection per delivery, upgraded with STARTTLS and logged in to
-    when configured."""
+IDLE_SECONDS = 30.0
+"""How long a connection a delivery ended with is kept for the next one (servers drop idle
+clients after minutes: RFC 5321 asks them to wait 5)."""
+MAX_IDLE = 8
 
-    def __init__(self, settings: SmtpSettings, tls: ssl.SSLContext | None = None) -> None:
+
+class SmtpTransport:
+    """An SMTP server: a connection per sending thread of a delivery, upgraded with STARTTLS and
+    logged in to when configured, and kept open for the next delivery (up to `MAX_IDLE` of
+    them, each for `IDLE_SECONDS`), as the transport lives as long as the worker process. A
+    kept connection the server has closed meanwhile is found out by the first command and
+    replaced (the send tries a new connection once)."""
+
+    def __init__(
+        self,
+        settings: SmtpSettings,
+        tls: ssl.SSLContext | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not settings.host:
             raise ValueError("the smtp transport needs SMTP_HOST")
         self.settings = settings
         self.tls = tls or ssl.create_default_context()
+        self.clock = clock
+        self._idle: list[tuple[float, smtplib.SMTP]] = []
+        self._lock = threading.Lock()
 
     @contextmanager
     def session(self) -> Iterator[Outgoing]:
-        session = _SmtpSession(self)
+        session = _SmtpSession(self, self._kept())
         try:
             yield session
         finally:
-            session.close()
+            self._keep(session.release())
+
+    def _kept(self) -> smtplib.SMTP | None:
+        """The connection idle the shortest while, if one is fresh enough; the stale closed."""
+        stale: list[smtplib.SMTP] = []
+        found = None
+        with self._lock:
+            while self._idle and found is None:
+                since, client = self._idle.pop()
+                if self.clock() - since < IDLE_SECONDS:
+                    found = client
+                else:
+                    stale.append(client)
+        for client in stale:
+            _quit(client)
+        return found
+
+    def _keep(self, client: smtplib.SMTP | None) -> None:
+        if client is None:
+            return
+        with self._lock:
+            if len(self._idle) < MAX_IDLE:
+                self._idle.append((self.clock(), client))
+                return
+        _quit(client)
+
+    def close(self) -> None:
+        """Every kept connection closed (QUIT)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for _, client in idle:
+            _quit(client)
+
+
+def _quit(client: smtplib.SMTP) -> None:
+    with suppress(smtplib.SMTPException, OSError):
+        client.quit()
+    client.close()
 
 
 class _SmtpSession:
-    def __init__(self, transport: SmtpTransport) -> None:
+    def __init__(self, transport: SmtpTransport, kept: smtplib.SMTP | None = None) -> None:
         self.settings, self.tls = transport.settings, transport.tls
-        self.client: smtplib.SMTP | None = None
+        self.client: smtplib.SMTP | None = kept
 
     def _connected(self) -> smtplib.SMTP:
         if self.client is not None:
@@ -93,9 +149,12 @@ class _SmtpSession:
     def close(self) -> None:
         client, self.client = self.client, None
         if client is not None:
-            with suppress(smtplib.SMTPException, OSError):
-                client.quit()
-            client.close()
+            _quit(client)
+
+    def release(self) -> smtplib.SMTP | None:
+        """The connection, still good, for the next delivery (None when it failed)."""
+        client, self.client = self.client, None
+        return client
 
 
 def _describe(error: Exception) -> str:

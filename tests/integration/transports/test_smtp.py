@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from devtools.azurite import free_port
 from shared.messages.imip import Mail, message_for, recipients
-from shared.transports.smtp import SmtpSettings, SmtpTransport
+from shared.transports.smtp import IDLE_SECONDS, SmtpSettings, SmtpTransport
 from shared.use_cases.ports import Envelope, RecipientRefused, TransportError
 from tests.certificates import CertificateAuthority
 from tests.mail_servers import SmtpSink
@@ -24,10 +26,21 @@ def authority(tmp_path: Path) -> CertificateAuthority:
 
 
 @pytest.fixture
-def sink(authority: CertificateAuthority) -> Iterator[SmtpSink]:
-    """A server that insists on STARTTLS and a login, as a real submission port does."""
+def sink(authority: CertificateAuthority, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpSink]:
+    """A server that insists on STARTTLS and a login, as a real submission port does. The
+    transports a test makes close the connections they keep before it stops."""
+    made: list[SmtpTransport] = []
+    original = SmtpTransport.__init__
+
+    def init(self: SmtpTransport, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(SmtpTransport, "__init__", init)
     with SmtpSink(tls=authority.server_context(), login=LOGIN) as server:
         yield server
+        for smtp in made:
+            smtp.close()
 
 
 def transport(
@@ -128,3 +141,34 @@ def test_plain_smtp_without_login_when_so_configured() -> None:
         smtp = SmtpTransport(SmtpSettings(host="127.0.0.1", port=plain.port, starttls=False))
         send_all(smtp)
         assert [r.tls for r in plain.received] == [False, False, False]
+        smtp.close()
+
+
+def test_a_connection_serves_the_next_delivery_and_one_the_server_hung_up_on_is_replaced(
+    authority: CertificateAuthority,
+) -> None:
+    with SmtpSink(idle_timeout=0.5) as server:
+        smtp = SmtpTransport(SmtpSettings(host="127.0.0.1", port=server.port, starttls=False))
+        send_all(smtp)
+        send_all(smtp)  # the next delivery: the connection the first ended with
+        assert len({r.peer for r in server.received}) == 1
+
+        time.sleep(1.5)  # past the server's idle timeout: it hangs up on the kept connection
+        send_all(smtp)  # the kept connection is dead: found out, replaced, nothing lost
+
+        assert len(server.received) == 9
+        assert len({r.peer for r in server.received}) == 2
+        smtp.close()
+
+
+def test_a_connection_idle_too_long_is_not_used_again(
+    sink: SmtpSink, authority: CertificateAuthority
+) -> None:
+    now = [0.0]
+    settings = transport(sink, authority).settings
+    smtp = SmtpTransport(settings, authority.client_context(), lambda: now[0])
+    send_all(smtp)
+    now[0] += IDLE_SECONDS
+    send_all(smtp)
+
+    assert len({r.peer for r in sink.received}) == 2
