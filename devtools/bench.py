@@ -27,7 +27,7 @@ figure is taken interleaved with its floor and reported as a ratio.
   product makes for it with the raw SDK, interleaved, p50 and p99
   (`devtools/bench_calendar_view.py`).
 
-    python -m devtools.bench [--iterations 300] [--cold-runs 15] [--fanout-rounds 3]
+    python -m devtools.bench [--iterations 300] [--cold-runs 15] [--fanout-rounds 5]
                              [--growth-rounds 10] [--view-rounds 300]
                              [--throughput-rounds 3] [--json PATH]
 
@@ -731,7 +731,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--iterations", type=int, default=300, help="timed cancels per side")
     parser.add_argument("--cold-runs", type=int, default=15, help="fresh interpreters per side")
-    parser.add_argument("--fanout-rounds", type=int, default=3, help="fan-out rounds per N")
+    parser.add_argument("--fanout-rounds", type=int, default=5, help="fan-out rounds per N")
     parser.add_argument("--growth-rounds", type=int, default=10, help="calls per growth case")
     parser.add_argument("--view-rounds", type=int, default=300, help="calendar views per side")
     parser.add_argument(

@@ -90,16 +90,31 @@ class FanOut:
         return label if self.transport == "maildir" else f"{self.transport} {label}"
 
     def figures(self) -> dict[str, float]:
+        """Medians of each side, their ratio, and the median of the rounds' own ratios
+        (`paired`: each round's worker against the floor measured next to it, so a disk or
+        machine that speeds up or slows down between rounds moves both sides of it alike)."""
         worker, transport = statistics.median(self.worker_ms), statistics.median(self.transport_ms)
-        return {"worker_ms": worker, "transport_ms": transport, "ratio": ratio(worker, transport)}
+        paired = statistics.median(
+            ratio(w, t) for w, t in zip(self.worker_ms, self.transport_ms, strict=True)
+        )
+        return {
+            "worker_ms": worker,
+            "transport_ms": transport,
+            "ratio": ratio(worker, transport),
+            "paired_ratio": paired,
+        }
+
+
+def _shown(value: float) -> str:
+    return "n/a" if value != value else f"{value:.2f}"
 
 
 def fanout_line(result: FanOut) -> str:
     figures = result.figures()
-    shown = "n/a" if figures["ratio"] != figures["ratio"] else f"{figures['ratio']:.2f}"
     return (
         f"fan-out N={result.attendees:<4} {result.label}worker {figures['worker_ms']:.1f} ms | "
-        f"transport {figures['transport_ms']:.1f} ms | ratio {shown}"
+        f"transport {figures['transport_ms']:.1f} ms | ratio {_shown(figures['ratio'])} "
+        f"(paired {_shown(figures['paired_ratio'])})"
     )
 
 
