@@ -48,7 +48,7 @@ _LOOKUPS_AT_ONCE = 8
 
 class TableAttendeeCopies:
     """The `AttendeeCopies` port: which recipients are users (the directory, asked once per
-    notification), then for each the index row and the copy itself."""
+    slice of recipients), then for each the index row and the copy itself."""
 
     def __init__(self, table: TableClient, directory: TableDirectory) -> None:
         self.table, self.directory = table, directory

@@ -113,6 +113,12 @@ def slice_of(row: Mapping[str, Any]) -> RecipientSlice:
     )
 
 
+def _ended_row(notification: Notification, status: Ending, reason: str | None) -> dict[str, Any]:
+    """The outbox row's properties once it ends: status and reason, in its JSON as well."""
+    ended = notification.model_copy(update={"status": status, "reason": reason})
+    return outbox_row(ended) | {"Reason": (reason or "")[:MAX_DETAIL]}
+
+
 def _text_names(row: Mapping[str, Any]) -> list[str]:
     """The properties `put_text` spread a row's `Notification` across."""
     chunk = re.compile(r"Notification(_\d+)?")
@@ -242,8 +248,7 @@ class TableOutbox:
         (another worker, the sweeper), or without it: the row read and replaced until it
         holds."""
         if seen is not None and seen.status == "pending" and seen.version:
-            ended = seen.notification.model_copy(update={"status": status, "reason": reason})
-            end = outbox_row(ended) | {"Reason": (reason or "")[:MAX_DETAIL]}
+            end = _ended_row(seen.notification, status, reason)
             # The text may have taken more properties than the new one needs: those left over
             # are emptied (`get_text` joins the properties there are).
             for number in range(len(_text_names(end)), _parts(seen.version)):
@@ -265,9 +270,9 @@ class TableOutbox:
             if row["Status"] == status and row.get("Reason", "") == (reason or ""):
                 return
             notification = Notification.model_validate_json(get_text(row, "Notification"))
-            ended = notification.model_copy(update={"status": status, "reason": reason})
-            replacement = without_text(row, "Notification") | outbox_row(ended)
-            replacement["Reason"] = (reason or "")[:MAX_DETAIL]
+            replacement = without_text(row, "Notification") | _ended_row(
+                notification, status, reason
+            )
             if write_if_unchanged(self.table, replacement, row.metadata["etag"]):  # type: ignore[attr-defined]
                 return
         raise RuntimeError(f"outbox row of {pointer} kept changing; not marked {status}")

@@ -247,8 +247,8 @@ class Outbox(Protocol):
 class AttendeeCopies(Protocol):
     def internal(self, addresses: Sequence[str]) -> dict[str, str]:
         """The users of the directory among these addresses: their mailboxes (user ids) by
-        `recipient_key` of the address. Looked up once for all the recipients of a
-        notification, together rather than one by one."""
+        `recipient_key` of the address. Looked up once for all the recipients of a slice,
+        together rather than one by one."""
         ...
 
     def update_copy(
