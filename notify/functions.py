@@ -88,6 +88,7 @@ def sweep_outbox(timer: func.TimerRequest, context: func.Context = NO_INVOCATION
             redelivery=telemetry.traced_redelivery(wired.redelivery),
             now=utc_now(),
             after=wired.sweep_after,
+            lease=wired.policy.lease,
         )
         scope.set("sweep.resent", report.resent)
         scope.set("sweep.given_up", report.given_up)

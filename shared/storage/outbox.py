@@ -1,14 +1,17 @@
 """Delivery state in Table Storage, beside the outbox row in the organizer's partition.
 
-  `outbox|<notification id>`              written by the cancel; the worker adds `Attempts`,
-                                          `LastAttemptAt`, `LastError` and `SliceSize` (fixed
-                                          by the first attempt), the sweeper `Resends` and
-                                          `ResentAt`, the end `Status` and `Reason`
+  `outbox|<notification id>`              written by the cancel; the worker adds, when an
+                                          attempt fails or ends the row, `Attempts`,
+                                          `LastAttemptAt` and `LastError` (failed), `Status`
+                                          and `Reason` (ended); the sweeper `Resends` and
+                                          `ResentAt`
   `delivery|<notification id>|<index>`    one slice of the recipients (`RecipientSlice`):
                                           `Status` `sending` (claimed) or `ended`, `ChangedAt`,
                                           `Size`, `Recipients` (JSON: each recipient's
                                           `address`, `status` and `detail`, in order); the
-                                          index is five digits, so the rows sort in order
+                                          index is five digits, so the rows sort in order;
+                                          the first slice's `Size` is the notification's
+                                          slice size (the row's create decides it)
 
 Every write is in that one partition, one row at a time: a slice of recipients is claimed,
 and ended, in one write; reading a notification's slices is one range query inside it. Only
@@ -45,6 +48,7 @@ from shared.storage.tables import (
 )
 from shared.use_cases.outbox_sweep import PendingEntry
 from shared.use_cases.ports import (
+    Attempt,
     Ending,
     OutboxEntry,
     QueueUnavailable,
@@ -119,6 +123,13 @@ def _ended_row(notification: Notification, status: Ending, reason: str | None) -
     return outbox_row(ended) | {"Reason": (reason or "")[:MAX_DETAIL]}
 
 
+def _attempt(attempt: Attempt | None) -> dict[str, Any]:
+    """The properties that note an attempt on the outbox row."""
+    if attempt is None:
+        return {}
+    return {"Attempts": attempt.number, "LastAttemptAt": attempt.at}
+
+
 def _text_names(row: Mapping[str, Any]) -> list[str]:
     """The properties `put_text` spread a row's `Notification` across."""
     chunk = re.compile(r"Notification(_\d+)?")
@@ -141,12 +152,10 @@ def _parts(version: str) -> int:
 
 def _entry(row: Mapping[str, Any]) -> OutboxEntry:
     notification = Notification.model_validate_json(get_text(row, "Notification"))
-    size = row.get("SliceSize")
     return OutboxEntry(
         notification,
         row["Status"],
         _version(str(row.metadata["etag"]), len(_text_names(row))),  # type: ignore[attr-defined]
-        int(size) if size else None,
     )
 
 
@@ -200,42 +209,10 @@ class TableOutbox:
         row = {"PartitionKey": pointer.mailbox, "RowKey": _outbox_key(pointer), **values}
         self.table.update_entity(row, mode=UpdateMode.MERGE)
 
-    def record_attempt(
-        self,
-        pointer: NotificationPointer,
-        entry: OutboxEntry,
-        attempt: int,
-        at: datetime,
-        slice_size: int,
-    ) -> OutboxEntry:
-        """One write on the version `find` read; when another writer came first (a racing
-        worker, the sweeper), read again and write again: the first attempt's slice size
-        stands for every later one."""
-        for _ in range(_WRITE_TRIES):
-            size = entry.slice_size or slice_size
-            values = {"Attempts": attempt, "LastAttemptAt": at, "SliceSize": size}
-            row = {"PartitionKey": pointer.mailbox, "RowKey": _outbox_key(pointer), **values}
-            try:
-                written = self.table.update_entity(
-                    row,
-                    mode=UpdateMode.MERGE,
-                    etag=_etag(entry.version),
-                    match_condition=MatchConditions.IfNotModified,
-                )
-                version = _version(str(written["etag"]), _parts(entry.version))
-                return replace(entry, version=version, slice_size=size)
-            except ResourceModifiedError:
-                pass
-            except ResourceNotFoundError:
-                return replace(entry, slice_size=size)  # gone: nothing to deliver or record
-            found = self._outbox_row(pointer)
-            if found is None:
-                return replace(entry, slice_size=size)
-            entry = _entry(found)
-        raise RuntimeError(f"outbox row of {pointer} kept changing; attempt not recorded")
-
-    def record_error(self, pointer: NotificationPointer, reason: str) -> None:
-        self._merge(pointer, {"LastError": reason[:MAX_DETAIL]})
+    def record_error(
+        self, pointer: NotificationPointer, reason: str, attempt: Attempt | None = None
+    ) -> None:
+        self._merge(pointer, {"LastError": reason[:MAX_DETAIL], **_attempt(attempt)})
 
     def finish(
         self,
@@ -243,12 +220,13 @@ class TableOutbox:
         status: Ending,
         reason: str | None,
         seen: OutboxEntry | None = None,
+        attempt: Attempt | None = None,
     ) -> None:
         """With `seen`: one write, merged on that version. When the row moved on since
         (another worker, the sweeper), or without it: the row read and replaced until it
         holds."""
         if seen is not None and seen.status == "pending" and seen.version:
-            end = _ended_row(seen.notification, status, reason)
+            end = _ended_row(seen.notification, status, reason) | _attempt(attempt)
             # The text may have taken more properties than the new one needs: those left over
             # are emptied (`get_text` joins the properties there are).
             for number in range(len(_text_names(end)), _parts(seen.version)):
@@ -270,8 +248,10 @@ class TableOutbox:
             if row["Status"] == status and row.get("Reason", "") == (reason or ""):
                 return
             notification = Notification.model_validate_json(get_text(row, "Notification"))
-            replacement = without_text(row, "Notification") | _ended_row(
-                notification, status, reason
+            replacement = (
+                without_text(row, "Notification")
+                | _ended_row(notification, status, reason)
+                | _attempt(attempt)
             )
             if write_if_unchanged(self.table, replacement, row.metadata["etag"]):  # type: ignore[attr-defined]
                 return

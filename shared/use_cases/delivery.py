@@ -9,9 +9,10 @@ here: the message (`Notice`) and what happens to the internal attendee's copy
 The outbox row is the promise to notify; the queue message only points at it and may come
 twice, late, or after a worker died half-way. So delivery state is kept per slice of
 recipients: the notification's recipients (`recipients`, always the same, in the same order)
-cut into slices of `MAIL_BATCH` (fixed for the notification by its first attempt), one row
-each. A slice is claimed (one write) before its recipients are sent to and ended (one write)
-with each recipient's outcome after, while `MAIL_CONCURRENCY` threads send: the next slice is
+cut into slices of `MAIL_BATCH`, one row each; whoever creates the first slice's row fixes the
+cut for every later attempt (another `MAIL_BATCH` meanwhile changes nothing). A slice is
+claimed (one write) before its recipients are sent to and ended (one write) with each
+recipient's outcome after, while `MAIL_CONCURRENCY` threads send: the next slice is
 claimed, and the directory asked which of its recipients are users, while one is sent; the
 last one is ended meanwhile. A slice a live worker holds is left to it (the message comes back
 once the claim's lease is over); a claim older than the lease belongs to a worker that died
@@ -52,6 +53,7 @@ from shared.messages.imip import (
 )
 from shared.use_cases.cancellation import change_key
 from shared.use_cases.ports import (
+    Attempt,
     AttendeeCopies,
     Envelope,
     Outbox,
@@ -81,8 +83,8 @@ class DeliveryPolicy:
     """How many recipients are sent to at once (`MAIL_CONCURRENCY`), each thread with its own
     transport session."""
     batch: int = 100
-    """How many recipients share a delivery-state row (`MAIL_BATCH`), for notifications whose
-    first attempt this is; later attempts keep the first one's."""
+    """How many recipients share a delivery-state row (`MAIL_BATCH`), for a notification whose
+    first slice this worker creates; every later attempt keeps that slice's size."""
 
 
 class Outcome(Enum):
@@ -122,14 +124,12 @@ def deliver(
         return Outcome.DROPPED
     if entry.status == "delivered":
         return Outcome.ALREADY_DELIVERED
+    mark = Attempt(attempt, now())  # noted on the row when the attempt fails or ends it
     try:
-        fresh = entry.slice_size is None
-        # The messages' shared parts are made while the attempt is recorded.
+        # The messages' shared parts are made while the first slice is claimed.
         notice = _made(Notice, entry.notification, aside=policy.concurrency > 1)
-        entry = outbox.record_attempt(pointer, entry, attempt, now(), policy.batch)
-        size = entry.slice_size or policy.batch
-        run = _Run(pointer, entry, size, outbox, transport, copies, policy, now)
-        progress = run.send_each(fresh, notice)
+        run = _Run(pointer, entry, mark, outbox, transport, copies, policy, now)
+        progress = run.send_each(notice)
         if run.finished:
             return Outcome.DELIVERED
         wait = None if progress.failures else _still_held(pointer, progress, outbox, policy, now())
@@ -137,14 +137,14 @@ def deliver(
             redelivery.redeliver(pointer, wait)
             return Outcome.DEFERRED
     except Exception as error:
-        _failed_attempt(outbox, pointer, attempt, policy, f"{type(error).__name__}: {error}")
+        _failed_attempt(outbox, pointer, mark, policy, f"{type(error).__name__}: {error}")
         raise
     if progress.failures:
         reason = _listed(progress.failures)
-        _failed_attempt(outbox, pointer, attempt, policy, reason)
+        _failed_attempt(outbox, pointer, mark, policy, reason)
         raise DeliveryFailed(reason)
     rejected = _listed(progress.rejected) if progress.rejected else None
-    outbox.finish(pointer, "delivered", rejected, entry)
+    outbox.finish(pointer, "delivered", rejected, entry, mark)
     return Outcome.DELIVERED
 
 
@@ -245,14 +245,14 @@ class _Run:
         self,
         pointer: NotificationPointer,
         entry: OutboxEntry,
-        size: int,
+        attempt: Attempt,
         outbox: Outbox,
         transport: Transport,
         copies: AttendeeCopies,
         policy: DeliveryPolicy,
         now: Callable[[], datetime],
     ) -> None:
-        self.pointer, self.entry, self.size = pointer, entry, max(1, size)
+        self.pointer, self.entry, self.attempt = pointer, entry, attempt
         notification = self.notification = entry.notification
         self.outbox, self.transport, self.copies = outbox, transport, copies
         self.policy, self.now = policy, now
@@ -265,13 +265,9 @@ class _Run:
         """Every recipient is done and the outbox row ended `delivered`: when every slice went
         well, the row is ended beside the last slice's end (two writes at once)."""
 
-    def send_each(self, fresh: bool, notice: Future[Notice]) -> _Progress:
-        """`fresh`: no attempt had fixed the slice size before this one, so no slice has a
-        row yet (or one made since by a racing worker, whose create comes first: this
-        worker's then fails, and the slice is left to it)."""
-        todo = self._todo(fresh)
-        if not todo:
-            return self.progress
+    def send_each(self, notice: Future[Notice]) -> _Progress:
+        """Every slice still to do, claimed, sent to and ended in turn."""
+        everyone = recipients(self.notification)
         self.sessions = _Sessions(self.transport)
         # One thread sends alone, writing as it goes; more send side by side, and two writer
         # threads claim the next slice and end the last while they do (two, so a claim need
@@ -281,25 +277,60 @@ class _Run:
         writer: Executor = ThreadPoolExecutor(2) if several else _Inline()
         with workers, writer, ExitStack() as closing:
             closing.callback(self.sessions.close)
-            claiming = writer.submit(self._claim, todo[0])
+            starting = writer.submit(self._start, everyone)
             try:
                 self.notice = notice.result()
             except Exception:
-                self._give_back(claiming.result())
+                _, first = starting.result()
+                if first is not None:
+                    self._give_back(first)
                 raise
-            unexpected = self._send_slices(todo, workers, writer, claiming)
+            todo, first = starting.result()
+            unexpected = None
+            if todo:
+                claiming: Future[_Claimed] = Future()
+                if first is not None:
+                    claiming.set_result(first)
+                else:
+                    claiming = writer.submit(self._claim, todo[0])
+                unexpected = self._send_slices(todo, workers, writer, claiming)
         if unexpected is not None:
             raise unexpected
         return self.progress
 
-    def _todo(self, fresh: bool) -> list[_Slice]:
-        """The slices with recipients still to send to; those another worker holds are noted
-        busy. Recipients rejected by an earlier attempt are named again in the row's end."""
-        everyone = recipients(self.notification)
-        states = {} if fresh else self.outbox.slices(self.pointer)
+    def _start(self, everyone: tuple[Attendee, ...]) -> tuple[list[_Slice], _Claimed | None]:
+        """The slices with recipients still to send to, and the first of them already claimed
+        when no attempt had claimed it before.
+
+        The first slice's row fixes how the recipients are cut for every attempt: a worker
+        cuts them into slices of `MAIL_BATCH` and creates the first one's row, claiming it,
+        without reading anything first. When that row is there already (an earlier attempt, a
+        racing worker: whoever created it first decides), every slice is read and the
+        recipients are cut as the first one was."""
+        if not everyone:
+            return [], None
+        size = max(1, self.policy.batch)
+        first = self._claim(_Slice(0, everyone[:size], None))
+        if first.state is not None:
+            return [first.item, *self._todo(everyone, size, {}, after_first=True)], first
+        states = self.outbox.slices(self.pointer)
+        made = states.get(0)
+        return self._todo(everyone, len(made.addresses) if made else size, states), None
+
+    def _todo(
+        self,
+        everyone: tuple[Attendee, ...],
+        size: int,
+        states: dict[int, RecipientSlice],
+        after_first: bool = False,
+    ) -> list[_Slice]:
+        """The slices with recipients still to send to (but the first, `after_first`), as
+        `states` has them; those another worker holds are noted busy. Recipients rejected by
+        an earlier attempt are named again in the row's end."""
         todo: list[_Slice] = []
-        for index, start in enumerate(range(0, len(everyone), self.size)):
-            item = _Slice(index, everyone[start : start + self.size], states.get(index))
+        first = 1 if after_first else 0
+        for index, start in enumerate(range(first * size, len(everyone), size), start=first):
+            item = _Slice(index, everyone[start : start + size], states.get(index))
             state = item.current
             if state is not None and state.addresses != item.addresses:
                 raise RuntimeError(f"slice {index} of {self.pointer} is not its recipients'")
@@ -368,7 +399,7 @@ class _Run:
     def _end_row(self) -> None:
         rejected = self.progress.rejected
         reason = _listed(rejected) if rejected else None
-        self.outbox.finish(self.pointer, "delivered", reason, self.entry)
+        self.outbox.finish(self.pointer, "delivered", reason, self.entry, self.attempt)
 
     def _finish(self, ended: Future[None]) -> None:
         ended.result()
@@ -493,14 +524,18 @@ def _still_held(
 
 
 def _failed_attempt(
-    outbox: Outbox, pointer: NotificationPointer, attempt: int, policy: DeliveryPolicy, reason: str
+    outbox: Outbox,
+    pointer: NotificationPointer,
+    attempt: Attempt,
+    policy: DeliveryPolicy,
+    reason: str,
 ) -> None:
     """The last attempt the host allows ends the row failed; earlier ones record the reason."""
     try:
-        if attempt >= policy.max_attempts:
-            outbox.finish(pointer, "failed", reason)
+        if attempt.number >= policy.max_attempts:
+            outbox.finish(pointer, "failed", reason, attempt=attempt)
         else:
-            outbox.record_error(pointer, reason)
+            outbox.record_error(pointer, reason, attempt)
     except Exception:
         log.exception("could not record the failure of %s: %s", pointer, reason)
 

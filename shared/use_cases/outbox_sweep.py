@@ -2,9 +2,10 @@
 
 A cancel commits its outbox row and then puts a message; when the put fails (or the message is
 lost with a worker that died on its last attempt) the row stays pending and nothing else would
-ever send it. Rows are swept once nothing has touched them for a while: every attempt of the
-worker and every re-send touches the row, so a row in hand is not sent twice over. A row
-re-sent `MAX_RESENDS` times without ending is given up as failed.
+ever send it. Rows are swept once nothing has touched them for a while (every failed attempt
+and every re-send touches the row) and no worker holds a slice of their recipients (a worker
+sending claims each slice for the lease), so a row in hand is not put back. A row re-sent
+`MAX_RESENDS` times without ending is given up as failed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from shared.calendar.model import NotificationPointer
-from shared.use_cases.ports import Ending, QueueUnavailable, Redelivery
+from shared.use_cases.ports import Ending, QueueUnavailable, RecipientSlice, Redelivery
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,10 @@ class PendingOutbox(Protocol):
         """Count one more re-send if the row is still that version; False if it changed."""
         ...
 
+    def slices(self, pointer: NotificationPointer) -> dict[int, RecipientSlice]:
+        """Every slice of the notification's recipients written so far, by index."""
+        ...
+
     def finish(self, pointer: NotificationPointer, status: Ending, reason: str | None) -> None: ...
 
 
@@ -55,10 +60,14 @@ def sweep_outbox(
     redelivery: Redelivery,
     now: datetime,
     after: timedelta,
+    lease: timedelta,
     max_resends: int = MAX_RESENDS,
 ) -> SweepReport:
+    """`lease`: how long a worker's claim of a slice of recipients holds."""
     resent = given_up = 0
     for entry in outbox.stale_pending(now - after):
+        if any(state.held(now, lease) for state in outbox.slices(entry.pointer).values()):
+            continue  # a worker is sending to it
         if entry.resends >= max_resends:
             reason = f"still pending after {entry.resends} re-sends"
             outbox.finish(entry.pointer, "failed", f"{reason}; last error: {entry.last_error}")

@@ -121,14 +121,21 @@ Ending = Literal["delivered", "failed"]
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """One attempt at a notification, as the outbox row notes it when the attempt ends."""
+
+    number: int
+    """The queue message's dequeue count."""
+    at: datetime
+
+
+@dataclass(frozen=True)
 class OutboxEntry:
     notification: Notification
     status: OutboxStatus
     version: str = ""
-    """The row's version as read: the first attempt fixes the slice size on that version."""
-    slice_size: int | None = None
-    """How many recipients share a delivery-state row (`RecipientSlice`), fixed by the first
-    attempt; None before it."""
+    """The row's version as read: its end is one write on it while nobody else wrote the row
+    since."""
 
 
 @dataclass(frozen=True)
@@ -216,20 +223,11 @@ class Outbox(Protocol):
         """Write the slice as this worker leaves it (not claimed), whoever wrote it last."""
         ...
 
-    def record_attempt(
-        self,
-        pointer: NotificationPointer,
-        entry: OutboxEntry,
-        attempt: int,
-        at: datetime,
-        slice_size: int,
-    ) -> OutboxEntry:
-        """Note the attempt on the outbox row (which also tells the sweeper it is in hand), and
-        fix the notification's slice size if no attempt did yet: the row as written (its new
-        version, the slice size in effect)."""
+    def record_error(
+        self, pointer: NotificationPointer, reason: str, attempt: Attempt | None = None
+    ) -> None:
+        """Note why an attempt failed (and which attempt it was) on the outbox row."""
         ...
-
-    def record_error(self, pointer: NotificationPointer, reason: str) -> None: ...
 
     def finish(
         self,
@@ -237,10 +235,11 @@ class Outbox(Protocol):
         status: Ending,
         reason: str | None,
         seen: OutboxEntry | None = None,
+        attempt: Attempt | None = None,
     ) -> None:
-        """End the row `delivered` or `failed`; a delivered row is never made failed. `seen`,
-        the row as this worker last wrote it, spares reading it again while nobody else wrote
-        it since (one write)."""
+        """End the row `delivered` or `failed` (noting the attempt that ended it); a delivered
+        row is never made failed. `seen`, the row as this worker read it, spares reading it
+        again while nobody else wrote it since (one write)."""
         ...
 
 

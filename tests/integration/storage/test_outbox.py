@@ -40,7 +40,7 @@ from shared.storage.tables import (
 )
 from shared.use_cases.cancellation import CancelEvent, cancel_event
 from shared.use_cases.delivery import copy_id
-from shared.use_cases.ports import RecipientSlice
+from shared.use_cases.ports import Attempt, RecipientSlice
 
 ADELE = "6e7b768e-07e2-4810-8459-485f84f8f204"
 ALEX = "87d349ed-44d7-43e1-9a83-5f2406dee5bd"
@@ -258,23 +258,22 @@ def test_a_slice_of_100_long_addresses_with_long_failures_fits_its_row(store: St
     assert read.details == tuple(d[:500] for d in failed.details)
 
 
-def test_the_first_attempt_fixes_the_slice_size_and_a_racing_one_keeps_it(store: Store) -> None:
+def test_an_attempt_is_noted_when_it_fails_and_when_it_ends_the_row(store: Store) -> None:
     pointer = store.cancel(store.tenant.events["planning"][1])
-    first = store.outbox.find(pointer)
-    second = store.outbox.find(pointer)  # a worker racing on a duplicate message
-    assert first is not None
-    assert second is not None
-    assert first.slice_size is None
+    found = store.outbox.find(pointer)
+    assert found is not None
 
-    assert store.outbox.record_attempt(pointer, first, 1, NOW, 25).slice_size == 25
-    kept = store.outbox.record_attempt(pointer, second, 1, NOW, 50)  # read again: kept
-    assert kept.slice_size == 25
+    store.outbox.record_error(pointer, "smtp: 451 busy", Attempt(1, NOW))
+    row = store.row(ADELE, f"outbox|{pointer.notification_id}")
+    assert (row["Attempts"], row["LastAttemptAt"], row["LastError"]) == (1, NOW, "smtp: 451 busy")
+    assert "SliceSize" not in row
+
+    later = NOW + timedelta(minutes=1)
     again = store.outbox.find(pointer)
     assert again is not None
-    assert again.slice_size == 25
-    assert store.outbox.record_attempt(pointer, again, 2, NOW, 100).slice_size == 25
+    store.outbox.finish(pointer, "delivered", None, again, Attempt(2, later))
     row = store.row(ADELE, f"outbox|{pointer.notification_id}")
-    assert (row["Attempts"], row["SliceSize"]) == (2, 25)
+    assert (row["Status"], row["Attempts"], row["LastAttemptAt"]) == ("delivered", 2, later)
 
 
 def test_finish_rewrites_status_reason_and_the_notification_and_never_undoes_delivered(
@@ -283,8 +282,7 @@ def test_finish_rewrites_status_reason_and_the_notification_and_never_undoes_del
     pointer = store.cancel(store.tenant.events["planning"][1])
     entry = store.outbox.find(pointer)
     assert entry is not None
-    store.outbox.record_attempt(pointer, entry, 2, NOW, 50)
-    store.outbox.record_error(pointer, "pat@fabrikam.example: smtp: 451 busy")
+    store.outbox.record_error(pointer, "pat@fabrikam.example: smtp: 451 busy", Attempt(2, NOW))
 
     store.outbox.finish(pointer, "failed", "pat@fabrikam.example: smtp: 451 busy")
     row = store.row(ADELE, f"outbox|{pointer.notification_id}")
@@ -302,23 +300,15 @@ def test_finish_rewrites_status_reason_and_the_notification_and_never_undoes_del
     assert (row["Status"], row["Reason"]) == ("delivered", "")
 
 
-def test_the_rows_end_is_one_write_on_the_version_recorded(store: Store) -> None:
+def test_the_rows_end_is_one_write_on_the_version_read(store: Store) -> None:
     pointer = store.cancel(store.tenant.events["planning"][1])
     found = store.outbox.find(pointer)
     assert found is not None
-    recorded = store.outbox.record_attempt(pointer, found, 1, NOW, 50)
-    assert recorded.version != found.version
-    assert recorded.slice_size == 50
 
-    store.outbox.finish(pointer, "delivered", "x@y: rejected", recorded)
+    store.outbox.finish(pointer, "delivered", "x@y: rejected", found, Attempt(1, NOW))
 
     row = store.row(ADELE, f"outbox|{pointer.notification_id}")
-    assert (row["Status"], row["Reason"], row["Attempts"], row["SliceSize"]) == (
-        "delivered",
-        "x@y: rejected",
-        1,
-        50,
-    )
+    assert (row["Status"], row["Reason"], row["Attempts"]) == ("delivered", "x@y: rejected", 1)
     notification = Notification.model_validate_json(get_text(row, "Notification"))
     assert (notification.status, notification.reason) == ("delivered", "x@y: rejected")
 
@@ -327,10 +317,9 @@ def test_a_row_that_moved_on_since_still_ends(store: Store) -> None:
     pointer = store.cancel(store.tenant.events["planning"][1])
     found = store.outbox.find(pointer)
     assert found is not None
-    recorded = store.outbox.record_attempt(pointer, found, 1, NOW, 50)
-    store.outbox.record_error(pointer, "meanwhile")  # the row's version is not the one recorded
+    store.outbox.record_error(pointer, "meanwhile")  # the row's version is not the one read
 
-    store.outbox.finish(pointer, "delivered", None, recorded)
+    store.outbox.finish(pointer, "delivered", None, found)
 
     row = store.row(ADELE, f"outbox|{pointer.notification_id}")
     assert (row["Status"], row["LastError"]) == ("delivered", "meanwhile")
@@ -349,8 +338,7 @@ def test_a_long_notification_ends_readable_whatever_its_text_takes(store: Store)
     assert "Notification_2" in row
     found = store.outbox.find(pointer)
     assert found is not None
-    recorded = store.outbox.record_attempt(pointer, found, 1, NOW, 50)
-    short = replace(recorded, notification=found.notification.model_copy(update={"comment": ""}))
+    short = replace(found, notification=found.notification.model_copy(update={"comment": ""}))
 
     store.outbox.finish(pointer, "delivered", None, short)
 

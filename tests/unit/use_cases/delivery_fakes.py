@@ -29,6 +29,7 @@ from shared.calendar.model import (
 from shared.messages.imip import Mail, recipient_key
 from shared.use_cases.outbox_sweep import PendingEntry, PendingOutbox
 from shared.use_cases.ports import (
+    Attempt,
     AttendeeCopies,
     Ending,
     Envelope,
@@ -141,7 +142,6 @@ class FakeOutbox:
         self.clock = clock
         self.rows: dict[NotificationPointer, OutboxRow] = {}
         self.slice_rows: dict[tuple[NotificationPointer, int], RecipientSlice] = {}
-        self.slice_sizes: dict[NotificationPointer, int] = {}
         self._versions = itertools.count(1)
         self.steal_claims = False
         """Another worker claims every slice just before this one does."""
@@ -149,6 +149,8 @@ class FakeOutbox:
         """... and has sent to it by the time this worker looks again."""
         self.finishes: list[tuple[str, bool]] = []
         """Each finish: its status, and whether it came with the row as it still is."""
+        self.slice_reads = 0
+        """How many times a notification's slices were read (`slices`)."""
         self.writes: list[tuple[str, int]] = []
         """Each claim and end of a slice: its kind and how many recipients it holds."""
         self._lock = threading.Lock()
@@ -165,12 +167,11 @@ class FakeOutbox:
         row = self.rows.get(pointer)
         if row is None:
             return None
-        return OutboxEntry(
-            row.notification, row.status, str(row.version), self.slice_sizes.get(pointer)
-        )
+        return OutboxEntry(row.notification, row.status, str(row.version))
 
     def slices(self, pointer: NotificationPointer) -> dict[int, RecipientSlice]:
         with self._lock:
+            self.slice_reads += 1
             return {i: state for (owner, i), state in self.slice_rows.items() if owner == pointer}
 
     def _put(self, pointer: NotificationPointer, state: RecipientSlice) -> RecipientSlice:
@@ -202,23 +203,13 @@ class FakeOutbox:
         with self._lock:
             self._put(pointer, ended)
 
-    def record_attempt(
-        self,
-        pointer: NotificationPointer,
-        entry: OutboxEntry,
-        attempt: int,
-        at: datetime,
-        slice_size: int,
-    ) -> OutboxEntry:
-        row = self.rows[pointer]
-        row.attempts = attempt
-        self._touch(row)
-        size = self.slice_sizes.setdefault(pointer, slice_size)
-        return OutboxEntry(row.notification, row.status, str(row.version), size)
-
-    def record_error(self, pointer: NotificationPointer, reason: str) -> None:
+    def record_error(
+        self, pointer: NotificationPointer, reason: str, attempt: Attempt | None = None
+    ) -> None:
         row = self.rows[pointer]
         row.last_error = reason
+        if attempt is not None:
+            row.attempts = attempt.number
         self._touch(row)
 
     def finish(
@@ -227,6 +218,7 @@ class FakeOutbox:
         status: Ending,
         reason: str | None,
         seen: OutboxEntry | None = None,
+        attempt: Attempt | None = None,
     ) -> None:
         self.finishes.append(
             (status, seen is not None and seen.version == str(self.rows[pointer].version))
@@ -234,6 +226,8 @@ class FakeOutbox:
         row = self.rows[pointer]
         if row.status != "delivered":
             row.status, row.reason = status, reason
+            if attempt is not None:
+                row.attempts = attempt.number
             self._touch(row)
 
     def stale_pending(self, untouched_since: datetime) -> Iterable[PendingEntry]:

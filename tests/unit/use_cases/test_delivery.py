@@ -230,7 +230,7 @@ def test_an_unusable_organizer_fails_the_attempt_and_leaves_no_slice_claimed() -
     assert world.outbox.rows[world.pointer].last_error is not None
 
 
-def test_the_first_attempt_fixes_the_slice_size_for_every_later_one() -> None:
+def test_the_first_slices_row_fixes_the_slice_size_for_every_later_attempt() -> None:
     world = World(notification(*MANY))
     world.transport.kill_after = 7
     with pytest.raises(WorkerKilled):
@@ -247,6 +247,34 @@ def test_the_first_attempt_fixes_the_slice_size_for_every_later_one() -> None:
     counts = [world.transport.count(a.email_address.address) for a in MANY]
     assert min(counts) == 1
     assert sum(counts) - len(counts) <= 5  # the one slice in flight when the worker died
+
+
+def test_a_worker_with_smaller_slices_keeps_the_one_slice_the_first_attempt_made() -> None:
+    world = World(notification(*MANY))
+    world.transport.kill_after = 7
+    with pytest.raises(WorkerKilled):
+        world.deliver(policy=replace(POLICY, batch=100))  # one slice of all 30
+    world.transport.kill_after = None
+    world.clock.advance(LEASE.total_seconds())
+
+    assert world.deliver(2, policy=replace(POLICY, batch=4)) is Outcome.DELIVERED
+
+    slices = world.outbox.slices(world.pointer)
+    assert list(slices) == [0]
+    assert len(slices[0].addresses) == 30
+    assert slices[0].complete
+    # The first attempt's claim; the second's create of slice 0, refused (the row is there),
+    # then its takeover of the slice as it found it; its end.
+    assert world.outbox.writes == [("claim", 30), ("claim", 4), ("claim", 30), ("mark", 30)]
+
+
+def test_a_first_attempt_claims_its_first_slice_without_reading_any() -> None:
+    world = World(notification(*MANY))
+
+    assert world.deliver(policy=replace(POLICY, batch=10)) is Outcome.DELIVERED
+
+    assert world.outbox.slice_reads == 0
+    assert world.outbox.rows[world.pointer].attempts == 1  # recorded beside the sends
 
 
 def test_a_recipient_rejected_by_an_earlier_attempt_is_still_named_when_the_row_ends() -> None:

@@ -6,13 +6,15 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from shared.use_cases.outbox_sweep import MAX_RESENDS, PendingEntry, SweepReport, sweep_outbox
+from shared.use_cases.ports import RecipientSlice, RecipientStatus
 from tests.unit.use_cases.delivery_fakes import Clock, FakeOutbox, FakeRedelivery, notification
 
 AFTER = timedelta(seconds=60)
+LEASE = timedelta(seconds=120)
 
 
 def sweep(outbox: FakeOutbox, redelivery: FakeRedelivery, clock: Clock) -> SweepReport:
-    return sweep_outbox(outbox=outbox, redelivery=redelivery, now=clock(), after=AFTER)
+    return sweep_outbox(outbox=outbox, redelivery=redelivery, now=clock(), after=AFTER, lease=LEASE)
 
 
 def test_a_row_left_pending_is_put_back_once_per_quiet_period() -> None:
@@ -41,12 +43,18 @@ def test_rows_that_ended_or_are_in_hand_are_left_alone() -> None:
     outbox.rows[failed].status = "failed"
     in_hand = outbox.add(notification(notification_id="AAMkInHand"))
     clock.advance(120)
-    entry = outbox.find(in_hand)
-    assert entry is not None
-    outbox.record_attempt(in_hand, entry, 1, clock(), 50)  # a worker is on it
+    item = outbox.rows[in_hand].notification
+    guests = tuple(a.email_address.address for a in item.attendees)
+    untried: list[RecipientStatus] = ["untried"] * len(guests)
+    claim = RecipientSlice(0, guests, tuple(untried), ("",) * len(guests), True, clock())
+    assert outbox.claim_slice(in_hand, claim, None) is not None  # a worker is sending to it
 
     assert sweep(outbox, redelivery, clock) == SweepReport()
     assert redelivery.put == []
+
+    clock.advance(LEASE.total_seconds())  # the claim lapsed: the worker died
+    assert sweep(outbox, redelivery, clock) == SweepReport(resent=1)
+    assert redelivery.put == [(in_hand, timedelta(0))]
 
 
 def test_a_row_resent_too_often_is_given_up_as_failed_with_its_last_error() -> None:
