@@ -38,8 +38,16 @@ class MaildirTransport:
         yield self
 
     def delivered(self, name: str) -> bool:
-        """In `new/`, or already moved to `cur/` by a mail client (which appends `:2,<flags>`)."""
-        return (self.root / "new" / name).exists() or any((self.root / "cur").glob(f"{name}:*"))
+        """In `new/`, or already moved to `cur/` by a mail client (which appends `:2,<flags>`).
+        `cur/` is read as it is, with no pattern: a glob compiled a new one for every name."""
+        if (self.root / "new" / name).exists():
+            return True
+        moved = f"{name}:"
+        try:
+            with os.scandir(self.root / "cur") as entries:
+                return any(entry.name.startswith(moved) for entry in entries)
+        except FileNotFoundError:
+            return False
 
     def send(self, mail: Mail, envelope: Envelope) -> None:
         name = maildir_name(mail)

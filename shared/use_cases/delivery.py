@@ -28,9 +28,10 @@ import base64
 import hashlib
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
@@ -201,6 +202,59 @@ class _Sent:
     lapsed: bool = False
 
 
+class Pace:
+    """How many of a delivery's sending threads send at once: all of them (`MAIL_CONCURRENCY`)
+    while sending mostly waits (on a server, a disk), one while the worker process is busy
+    computing. Python runs one thread at a time, so when the process's own work is what a
+    send waits for (an SMTP server in the same process, a disk that writes as fast as Python
+    asks), more senders only take turns, each switch costing work of its own. Looked at every
+    `WINDOW` sends: the process's CPU time over the wall time since the last look."""
+
+    WINDOW = 8
+    BUSY = 0.85
+    """At least this much of a core: one thread sends."""
+    IDLE = 0.6
+    """Under this much: all of them (between the two, as before)."""
+
+    def __init__(
+        self,
+        most: int,
+        cpu: Callable[[], float] = time.process_time,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.most = self.limit = max(1, most)
+        self.cpu, self.clock = cpu, clock
+        self.active = self.sends = 0
+        self.since = (clock(), cpu())
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """One send: waits while `limit` others are sending."""
+        with self._changed:
+            while self.active >= self.limit:
+                self._changed.wait()
+            self.active += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.active -= 1
+                self.sends += 1
+                if self.sends >= self.WINDOW:
+                    self._look()
+                self._changed.notify_all()
+
+    def _look(self) -> None:
+        wall, cpu = self.clock(), self.cpu()
+        busy = (cpu - self.since[1]) / max(wall - self.since[0], 1e-9)
+        if busy >= self.BUSY:
+            self.limit = 1
+        elif busy < self.IDLE:
+            self.limit = self.most
+        self.sends, self.since = 0, (wall, cpu)
+
+
 class _Sessions:
     """One transport session per thread that sends, opened on its first message and kept for
     the whole delivery: an SMTP connection serves every recipient that thread sends to."""
@@ -269,6 +323,7 @@ class _Run:
         """Every slice still to do, claimed, sent to and ended in turn."""
         everyone = recipients(self.notification)
         self.sessions = _Sessions(self.transport)
+        self.pace = Pace(self.policy.concurrency)
         # One thread sends alone, writing as it goes; more send side by side, and two writer
         # threads claim the next slice and end the last while they do (two, so a claim need
         # not wait behind an end).
@@ -369,6 +424,10 @@ class _Run:
         """A slice this worker claimed, with the users among its recipients still to send to."""
         pending = [a for position, a in enumerate(item.addresses) if not state.done(position)]
         return _Claimed(item, state, self.copies.internal(pending) if pending else {})
+
+    def _paced_turn(self, claimed: _Claimed, position: int) -> _Sent:
+        with self.pace.turn():
+            return self._turn(claimed, position)
 
     def _turn(self, claimed: _Claimed, position: int) -> _Sent:
         assert claimed.state is not None
@@ -474,7 +533,7 @@ class _Run:
                 self.progress.busy.add(claimed.item.index)
                 continue
             positions = [p for p in range(len(state.statuses)) if not state.done(p)]
-            turns = [workers.submit(self._turn, claimed, p) for p in positions]
+            turns = [workers.submit(self._paced_turn, claimed, p) for p in positions]
             results = [turn.result() for turn in turns]
             for result in results:
                 error = result.error

@@ -58,6 +58,21 @@ def test_a_message_a_mail_client_moved_to_cur_is_not_written_again(tmp_path: Pat
     assert list((tmp_path / "new").iterdir()) == []
 
 
+def test_messages_a_mail_client_moved_do_not_stand_for_another_one(tmp_path: Path) -> None:
+    item = notification()
+    first, second = (Mail.of(message_for(item, guest)) for guest in recipients(item)[:2])
+    transport = MaildirTransport(tmp_path)
+    with transport.session() as outgoing:
+        outgoing.send(first, Envelope(ORGANIZER, "AlexW@contoso.example"))
+        name = maildir_name(first)
+        (tmp_path / "new" / name).rename(tmp_path / "cur" / f"{name}:2,S")
+        # A name that merely begins like the second one's, without the `:` of a moved message.
+        (tmp_path / "cur" / f"{maildir_name(second)}x").write_bytes(b"")
+        outgoing.send(second, Envelope(ORGANIZER, "MeganB@contoso.example"))
+
+    assert [file.name for file in (tmp_path / "new").iterdir()] == [maildir_name(second)]
+
+
 def test_a_maildir_that_cannot_be_written_is_a_transport_error(tmp_path: Path) -> None:
     item = notification()
     transport = MaildirTransport(tmp_path)
