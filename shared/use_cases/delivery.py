@@ -30,7 +30,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -251,9 +251,12 @@ class Pace:
             with self._changed:
                 self.active -= 1
                 self.sends += 1
+                before = self.limit
                 if self.sends >= self.WINDOW:
                     self._look()
-                self._changed.notify_all()
+                # One more may send; every waiting thread when the limit grew (waking them all
+                # each time would wake, at a limit of one, every thread to send none).
+                self._changed.notify(max(1, self.limit - before + 1))
 
     def _look(self) -> None:
         wall, cpu = self.clock(), self.cpu()
@@ -544,6 +547,7 @@ class _Run:
                 continue
             positions = [p for p in range(len(state.statuses)) if not state.done(p)]
             turns = [workers.submit(self._paced_turn, claimed, p) for p in positions]
+            wait(turns)  # woken once, not once a recipient
             results = [turn.result() for turn in turns]
             for result in results:
                 error = result.error
