@@ -133,9 +133,9 @@ def deliver(
         progress = run.send_each(notice)
         if run.finished:
             return Outcome.DELIVERED
-        wait = None if progress.failures else _still_held(pointer, progress, outbox, policy, now())
-        if wait is not None:
-            redelivery.redeliver(pointer, wait)
+        delay = None if progress.failures else _still_held(pointer, progress, outbox, policy, now())
+        if delay is not None:
+            redelivery.redeliver(pointer, delay)
             return Outcome.DEFERRED
     except Exception as error:
         _failed_attempt(outbox, pointer, mark, policy, f"{type(error).__name__}: {error}")
@@ -383,7 +383,7 @@ class _Run:
             return [first.item, *self._todo(everyone, size, {}, after_first=True)], first
         states = self.outbox.slices(self.pointer)
         made = states.get(0)
-        return self._todo(everyone, len(made.addresses) if made else size, states), None
+        return self._todo(everyone, max(1, len(made.addresses)) if made else size, states), None
 
     def _todo(
         self,
