@@ -2,11 +2,11 @@
 attendees.
 
 The worker side is the real queue-trigger function in-process (`deliver_cancellation`, given
-the message a cancel or a create puts) against Azurite: the outbox row read and touched, the
-recipients' slices read, each slice of `MAIL_BATCH` recipients claimed (one row write), the
-directory asked which of its recipients are users, the slice sent to by `MAIL_CONCURRENCY`
-threads building and sending the messages and ended (one row write), the row ended. Two
-transports:
+the message a cancel or a create puts) against Azurite: the outbox row read, each slice of
+`MAIL_BATCH` recipients claimed (one row write; the first without reading any slice), the
+directory asked which of its recipients are users, the slice sent to by up to
+`MAIL_CONCURRENCY` threads building and sending the messages and ended (one row write), the
+row ended. Two transports:
 
 - maildir: the floor writes the same N messages, built beforehand (their bytes ready), with
   the maildir transport alone into a maildir of its own (`measure_fanout`);

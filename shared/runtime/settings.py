@@ -54,7 +54,8 @@ class MailSettings:
     its own transport session (SMTP connection)."""
     batch: int = 100
     """`MAIL_BATCH`: recipients kept in one delivery-state row, claimed and ended in one write
-    (1-100), for notifications not yet tried (later attempts keep the first one's). A worker
+    (1-100), for notifications whose first slice is not yet written (every attempt keeps the
+    size of the first slice, whoever wrote it). A worker
     that dies leaves at most two slices in doubt (one when MAIL_CONCURRENCY is 1)."""
 
     @classmethod
