@@ -115,6 +115,11 @@ def naive_utc(value: DateTimeTimeZone) -> datetime:
     return local_datetime(value, _UTC_ZONE)
 
 
+def naive_utc_of(moment: datetime) -> datetime:
+    """An aware datetime as a naive one in UTC."""
+    return _naive(moment.astimezone(UTC))
+
+
 def _aware(moment: datetime, in_zone: tzinfo) -> datetime:
     """`moment.replace(tzinfo=in_zone)` of a naive moment, made faster."""
     return datetime.combine(moment, moment.time(), in_zone)
@@ -323,7 +328,7 @@ class Series:
         if local_end is None:
             return None
         if original is None:
-            original = _naive(_aware(local_start, self.zone).astimezone(UTC))
+            original = naive_utc_of(_aware(local_start, self.zone))
         master, zone_name = self.master, self.recurrence.range.recurrence_time_zone
         occurrence = _replaced(
             master,
@@ -372,7 +377,7 @@ class Series:
             local_from = self.first
         if local_from > local_to:
             return
-        utc_from, utc_to = _naive(start.astimezone(UTC)), _naive(end.astimezone(UTC))
+        utc_from, utc_to = naive_utc_of(start), naive_utc_of(end)
         for moment in self._pattern_starts(local_from, local_to):
             offset = in_zone.utcoffset(moment)
             if offset is None or moment - utc_to >= offset:  # it starts at or after the end

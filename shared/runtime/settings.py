@@ -55,8 +55,8 @@ class MailSettings:
     batch: int = 100
     """`MAIL_BATCH`: recipients kept in one delivery-state row, claimed and ended in one write
     (1-100), for notifications whose first slice is not yet written (every attempt keeps the
-    size of the first slice, whoever wrote it). A worker
-    that dies leaves at most two slices in doubt (one when MAIL_CONCURRENCY is 1)."""
+    size of the first slice, whoever wrote it). A worker that dies leaves at most two slices
+    in doubt (one when MAIL_CONCURRENCY is 1)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> MailSettings:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from shared.calendar.errors import AccessDenied, ItemNotFound
 from shared.calendar.model import CALENDARS_READ_WRITE, Caller, Container, Event, MailboxRef
-from shared.calendar.recurrence import naive_utc, series_of, utc_start
+from shared.calendar.recurrence import naive_utc, naive_utc_of, series_of, utc_start
 from shared.calendar.windows import Window, checked_window
 from shared.graph.paths import EventAddress
 from shared.graph.query import ListOptions
@@ -122,7 +122,7 @@ def _expanded(events: Iterable[Event], window: Window) -> list[Event]:
     """The single events and occurrences in the window, by start (`start_of`; the order of
     `events` among equal starts), each occurrence's start as its series made it."""
     found: list[tuple[datetime, Event]] = []  # each with its start in UTC, naive
-    window_from, window_to = (_naive_utc(moment) for moment in window)
+    window_from, window_to = (naive_utc_of(moment) for moment in window)
     for event in events:
         if event.type == "seriesMaster" and event.recurrence is not None:
             found.extend(series_of(event).dated_instances(*window))
@@ -136,11 +136,6 @@ def _expanded(events: Iterable[Event], window: Window) -> list[Event]:
 
 def _start(dated: tuple[datetime, Event]) -> datetime:
     return dated[0]
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    """An aware datetime as a naive one in UTC."""
-    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _may_read(caller: Caller) -> None:
