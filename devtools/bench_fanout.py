@@ -35,20 +35,23 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from azure.data.tables import TableClient
+from azure.data.tables import TableClient, UpdateMode
 from azure.functions.queue import QueueMessage
 
 from shared.calendar.model import Notification, NotificationMethod, NotificationPointer
 from shared.messages.imip import Mail, Notice, recipients
+from shared.runtime.settings import MailSettings
+from shared.storage.outbox import slice_row
 from shared.storage.queue import encode
 from shared.storage.tables import outbox_row
 from shared.transports.maildir import MaildirTransport
-from shared.use_cases.ports import Envelope
+from shared.use_cases.ports import Envelope, RecipientSlice, RecipientStatus
 
 SIZES = (10, 100, 500)
 SMTP_SIZES = (100, 500)
@@ -72,6 +75,9 @@ class FanOut:
     transport: str = "maildir"
     """`maildir` (the floor: the maildir transport alone) or `smtp` (the floor: one SMTP
     connection to the same aiosmtpd server)."""
+    storage_ms: tuple[float, ...] = ()
+    """The storage calls the delivery waits for whatever N is, with the raw SDK, per round
+    (`_timed_storage`); none when not measured."""
 
     @property
     def key(self) -> str:
@@ -97,12 +103,17 @@ class FanOut:
         paired = statistics.median(
             ratio(w, t) for w, t in zip(self.worker_ms, self.transport_ms, strict=True)
         )
-        return {
+        figures = {
             "worker_ms": worker,
             "transport_ms": transport,
             "ratio": ratio(worker, transport),
             "paired_ratio": paired,
         }
+        if self.storage_ms:
+            storage = statistics.median(self.storage_ms)
+            figures["storage_ms"] = storage
+            figures["ratio_to_transport_and_storage"] = ratio(worker, transport + storage)
+        return figures
 
 
 def _shown(value: float) -> str:
@@ -111,11 +122,17 @@ def _shown(value: float) -> str:
 
 def fanout_line(result: FanOut) -> str:
     figures = result.figures()
-    return (
+    line = (
         f"fan-out N={result.attendees:<4} {result.label}worker {figures['worker_ms']:.1f} ms | "
         f"transport {figures['transport_ms']:.1f} ms | ratio {_shown(figures['ratio'])} "
         f"(paired {_shown(figures['paired_ratio'])})"
     )
+    if "storage_ms" in figures:
+        line += (
+            f" | + storage it waits for {figures['storage_ms']:.1f} ms: "
+            f"{_shown(figures['ratio_to_transport_and_storage'])}"
+        )
+    return line
 
 
 def fanout_notification(
@@ -219,16 +236,23 @@ def _alternating(
     worker: Callable[[Notification], float],
     floor: Callable[[Notification], float],
     transport: str,
+    storage: Callable[[Notification], float] | None = None,
 ) -> list[FanOut]:
+    """Each N and method: `rounds` fresh notifications, worker and floor alternating which
+    goes first, then (`storage`) the storage calls the delivery waits for."""
     suffix = "" if transport == "maildir" else transport
     for method in methods:
-        worker(fanout_notification(mailbox, organizer, 3, f"warm{suffix}", method))
-        floor(fanout_notification(mailbox, organizer, 3, f"warm{suffix}", method))
+        warm = fanout_notification(mailbox, organizer, 3, f"warm{suffix}", method)
+        worker(warm)
+        floor(warm)
+        if storage is not None:
+            storage(warm)
     results = []
     for size in sizes:
         for method in methods:
             worker_ms: list[float] = []
             floor_ms: list[float] = []
+            storage_ms: list[float] = []
             for number in range(rounds):
                 item = fanout_notification(
                     mailbox, organizer, size, f"{size}x{number}{suffix}", method
@@ -239,8 +263,48 @@ def _alternating(
                 else:
                     floor_ms.append(floor(item))
                     worker_ms.append(worker(item))
-            results.append(FanOut(size, tuple(worker_ms), tuple(floor_ms), method, transport))
+                if storage is not None:
+                    storage_ms.append(storage(item))
+            results.append(
+                FanOut(
+                    size,
+                    tuple(worker_ms),
+                    tuple(floor_ms),
+                    method,
+                    transport,
+                    tuple(storage_ms),
+                )
+            )
     return results
+
+
+def _timed_storage(table: TableClient, notification: Notification, beside: Executor) -> float:
+    """The storage calls exactly-once makes one delivery of `notification` wait for, whatever
+    N is, with the raw SDK and nothing else: the outbox row read (what to send), the first
+    slice's row created (claimed before anything is sent), then that slice ended beside the
+    row (after the last send). Under a notification id of its own; the rows are the ones the
+    worker writes for it (`outbox_row`, `slice_row`), made beforehand."""
+    item = notification.model_copy(update={"id": f"{notification.id}.storage"})
+    pointer = NotificationPointer(item.mailbox, item.id)
+    table.create_entity(outbox_row(item))
+    batch = MailSettings.from_env(os.environ).batch  # the worker's, from the same settings
+    first = tuple(a.email_address.address for a in recipients(item)[:batch])
+    untried: tuple[RecipientStatus, ...] = tuple("untried" for _ in first)
+    sent: tuple[RecipientStatus, ...] = tuple("sent" for _ in first)
+    claimed = RecipientSlice(
+        0, first, untried, ("",) * len(first), claimed=True, changed_at=datetime.now(UTC)
+    )
+    claim = slice_row(pointer, claimed)
+    ended = slice_row(pointer, replace(claimed, statuses=sent, claimed=False))
+    key = f"outbox|{item.id}"
+    end = {"PartitionKey": item.mailbox, "RowKey": key, "Status": "delivered"}
+    start = time.perf_counter_ns()
+    table.get_entity(item.mailbox, key)
+    table.create_entity(claim)
+    ending = beside.submit(table.upsert_entity, ended, mode=UpdateMode.REPLACE)
+    table.update_entity(end, mode=UpdateMode.MERGE)
+    ending.result()
+    return (time.perf_counter_ns() - start) / 1e6
 
 
 def measure_fanout(
@@ -256,16 +320,18 @@ def measure_fanout(
     beside them). Needs MAIL_TRANSPORT=maildir and MAIL_MAILDIR=`maildir/worker` in the
     environment before the worker's adapters are first built."""
     floor_dir = maildir / "floor"
-    results = _alternating(
-        mailbox,
-        organizer,
-        rounds,
-        sizes,
-        methods,
-        lambda item: _timed_worker(table, item),
-        lambda item: _timed_floor(item, floor_dir),
-        "maildir",
-    )
+    with ThreadPoolExecutor(1, thread_name_prefix="storage") as beside:
+        results = _alternating(
+            mailbox,
+            organizer,
+            rounds,
+            sizes,
+            methods,
+            lambda item: _timed_worker(table, item),
+            lambda item: _timed_floor(item, floor_dir),
+            "maildir",
+            lambda item: _timed_storage(table, item, beside),
+        )
     _check_written(maildir, len(methods) * (3 + sum(size * rounds for size in sizes)))
     return results
 
@@ -331,7 +397,7 @@ def measure_fanout_smtp(
     server in this process, its floor one SMTP connection to that server sending the same
     messages built beforehand. The worker's earlier settings are back when it returns."""
     before = {name: os.environ.get(name) for name in _SMTP_SETTINGS}
-    with SmtpCounter() as server:
+    with SmtpCounter() as server, ThreadPoolExecutor(1, thread_name_prefix="storage") as beside:
         _worker_with(
             {
                 "MAIL_TRANSPORT": "smtp",
@@ -350,6 +416,7 @@ def measure_fanout_smtp(
                 lambda item: _timed_worker(table, item),
                 lambda item: _timed_smtp_floor(item, server.port),
                 "smtp",
+                lambda item: _timed_storage(table, item, beside),
             )
         finally:
             for name, value in before.items():

@@ -30,6 +30,18 @@ def test_the_summary_line_gives_medians_their_ratio_and_the_rounds_own_ratios_me
     assert fanout_line(FanOut(500, (1.0,), (2.0,))).startswith("fan-out N=500  worker 1.0 ms")
 
 
+def test_the_storage_a_delivery_waits_for_is_added_to_the_transport_for_a_second_ratio() -> None:
+    result = FanOut(100, (120.0, 100.0, 140.0), (60.0, 50.0, 70.0), storage_ms=(14.0, 10.0, 12.0))
+    figures = result.figures()
+    assert figures["ratio"] == 2.0
+    assert figures["storage_ms"] == 12.0
+    assert figures["ratio_to_transport_and_storage"] == 120.0 / 72.0
+    assert fanout_line(result) == (
+        "fan-out N=100  worker 120.0 ms | transport 60.0 ms | ratio 2.00 (paired 2.00)"
+        " | + storage it waits for 12.0 ms: 1.67"
+    )
+
+
 def test_a_floor_of_zero_gives_no_ratio() -> None:
     result = FanOut(100, worker_ms=(5.0,), transport_ms=(0.0,))
     assert math.isnan(result.figures()["ratio"])
