@@ -13,7 +13,11 @@ row ended. Two transports:
 - smtp: the worker sends to an aiosmtpd server in this process; the floor sends the same N
   messages, built beforehand, over one SMTP connection to that server (`measure_fanout_smtp`).
 
-Each round uses a fresh notification; worker and floor alternate which goes first.
+Each round uses a fresh notification; worker and floor alternate which goes first. After
+them, the storage calls exactly-once makes a delivery wait for whatever N is are made with the
+raw SDK on rows of their own (`_timed_storage`: the outbox row read, the first slice claimed,
+the slice and the row ended side by side), and the line gives the worker against the transport
+plus those too: what the worker spends beyond what no delivery of this design can skip.
 `measure_peak_memory` runs the N=500 delivery in a fresh interpreter and reports its peak
 resident set (VmHWM), so the figure is the worker's and not the benchmark's.
 
