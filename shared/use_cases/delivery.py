@@ -29,9 +29,9 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
@@ -218,7 +218,12 @@ class Pace:
     send waits for (an SMTP server in the same process, a disk that writes as fast as Python
     asks), more senders only take turns, each switch costing work of its own. Looked at every
     `WINDOW` sends: the process's user CPU time over the wall time since the last look (user
-    time: the kernel's work for a send, writing a file, runs beside Python's)."""
+    time: the kernel's work for a send, writing a file, runs beside Python's).
+
+    The senders are ranked 0 to `most - 1`; one of rank r sends while r is under the limit
+    (`wait`), so at a limit of one the sender of rank 0 sends every message in turn and the
+    others stay parked, not woken once a message to find the turn taken. A send already begun
+    when the limit falls ends first."""
 
     WINDOW = 8
     BUSY = 0.85
@@ -234,29 +239,34 @@ class Pace:
     ) -> None:
         self.most = self.limit = max(1, most)
         self.cpu, self.clock = cpu, clock
-        self.active = self.sends = 0
+        self.sends = 0
         self.since = (clock(), cpu())
         self._changed = threading.Condition()
 
-    @contextmanager
-    def turn(self) -> Iterator[None]:
-        """One send: waits while `limit` others are sending."""
+    def wait(self, rank: int, done: threading.Event) -> None:
+        """Until a sender of this rank may send (rank 0 always may), or `done` is set."""
+        if rank < self.limit:
+            return
         with self._changed:
-            while self.active >= self.limit:
+            while rank >= self.limit and not done.is_set():
                 self._changed.wait()
-            self.active += 1
-        try:
-            yield
-        finally:
-            with self._changed:
-                self.active -= 1
-                self.sends += 1
-                before = self.limit
-                if self.sends >= self.WINDOW:
-                    self._look()
-                # One more may send; every waiting thread when the limit grew (waking them all
-                # each time would wake, at a limit of one, every thread to send none).
-                self._changed.notify(max(1, self.limit - before + 1))
+
+    def sent(self) -> None:
+        """One message sent: every `WINDOW`, a look; the parked senders woken when it let
+        more of them send."""
+        with self._changed:
+            self.sends += 1
+            if self.sends < self.WINDOW:
+                return
+            before = self.limit
+            self._look()
+            if self.limit > before:
+                self._changed.notify_all()
+
+    def release(self) -> None:
+        """Wakes every parked sender (to see its `done` set)."""
+        with self._changed:
+            self._changed.notify_all()
 
     def _look(self) -> None:
         wall, cpu = self.clock(), self.cpu()
@@ -438,9 +448,35 @@ class _Run:
         pending = [a for position, a in enumerate(item.addresses) if not state.done(position)]
         return _Claimed(item, state, self.copies.internal(pending) if pending else {})
 
-    def _paced_turn(self, claimed: _Claimed, position: int) -> _Sent:
-        with self.pace.turn():
-            return self._turn(claimed, position)
+    def _sent_to(self, claimed: _Claimed, positions: list[int], workers: Executor) -> list[_Sent]:
+        """Each recipient at `positions` tried once, by up to `MAIL_CONCURRENCY` ranked
+        senders taking the next position in turn, as `Pace` lets them send."""
+        pending = iter(positions)
+        taking = threading.Lock()
+        done = threading.Event()
+
+        def sender(rank: int) -> list[_Sent]:
+            results: list[_Sent] = []
+            try:
+                while True:
+                    self.pace.wait(rank, done)
+                    if done.is_set():  # nothing left, or a turn failed
+                        return results
+                    with taking:
+                        position = next(pending, None)
+                    if position is None:
+                        return results
+                    results.append(self._turn(claimed, position))
+                    self.pace.sent()
+            finally:  # the positions are all taken, or a turn failed: the parked ones leave
+                done.set()
+                self.pace.release()
+
+        senders = [
+            workers.submit(sender, rank) for rank in range(min(self.pace.most, len(positions)))
+        ]
+        wait(senders)  # woken once, not once a recipient
+        return [result for ranked in senders for result in ranked.result()]
 
     def _turn(self, claimed: _Claimed, position: int) -> _Sent:
         assert claimed.state is not None
@@ -546,9 +582,7 @@ class _Run:
                 self.progress.busy.add(claimed.item.index)
                 continue
             positions = [p for p in range(len(state.statuses)) if not state.done(p)]
-            turns = [workers.submit(self._paced_turn, claimed, p) for p in positions]
-            wait(turns)  # woken once, not once a recipient
-            results = [turn.result() for turn in turns]
+            results = self._sent_to(claimed, positions, workers)
             for result in results:
                 error = result.error
                 if error is not None and not isinstance(error, TransportError):

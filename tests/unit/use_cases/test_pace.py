@@ -1,5 +1,5 @@
 """How many threads of a delivery send at once (`Pace`): all while sending waits, one while the
-process is busy computing."""
+process is busy computing; the senders ranked, those over the limit parked."""
 
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ class Meter:
 def window(pace: Pace, meter: Meter, wall: float, cpu: float) -> None:
     """One window of sends, one after another, in which the process spent `cpu` of `wall`."""
     for _ in range(Pace.WINDOW):
-        with pace.turn():
-            meter.spend(wall / Pace.WINDOW, cpu / Pace.WINDOW)
+        pace.wait(0, threading.Event())
+        meter.spend(wall / Pace.WINDOW, cpu / Pace.WINDOW)
+        pace.sent()
 
 
 def test_one_thread_sends_while_the_process_is_busy_and_all_again_once_sending_waits() -> None:
@@ -48,34 +49,43 @@ def test_one_thread_alone_is_never_held() -> None:
     assert pace.limit == 1
 
 
-def test_no_more_than_the_limit_send_at_once() -> None:
+def test_senders_over_the_limit_are_parked_until_it_grows_and_rank_0_never_is() -> None:
     meter = Meter()
     pace = Pace(4, cpu=lambda: meter.cpu, clock=lambda: meter.wall)
-    pace.limit = 2
-    release = threading.Event()
-    both_in = threading.Barrier(3)
-    entered: list[int] = []
+    window(pace, meter, wall=0.1, cpu=0.095)  # busy: one sends
+    assert pace.limit == 1
+    done = threading.Event()
+    pace.wait(0, done)  # rank 0 sends at any limit: returns at once
 
-    def send(number: int) -> None:
-        with pace.turn():
-            entered.append(number)
-            if number < 2:
-                both_in.wait()
-                release.wait()
+    through: list[int] = []
 
-    senders = [threading.Thread(target=send, args=(n,)) for n in range(2)]
-    for sender in senders:
-        sender.start()
-    both_in.wait()  # two are sending
-    third = threading.Thread(target=send, args=(2,))
-    third.start()
-    third.join(timeout=0.2)
-    assert third.is_alive()  # held: two send already
-    assert sorted(entered) == [0, 1]
-    assert pace.active == 2
+    def send(rank: int) -> None:
+        pace.wait(rank, done)
+        through.append(rank)
 
-    release.set()
-    for thread in (*senders, third):
-        thread.join()
-    assert sorted(entered) == [0, 1, 2]
-    assert pace.active == 0
+    parked = [threading.Thread(target=send, args=(rank,)) for rank in (1, 3)]
+    for thread in parked:
+        thread.start()
+    parked[0].join(timeout=0.2)
+    assert through == []  # ranks 1 and 3 wait while one sends
+
+    window(pace, meter, wall=0.1, cpu=0.02)  # sending waits again: all may send
+    for thread in parked:
+        thread.join(timeout=5)
+    assert sorted(through) == [1, 3]
+
+
+def test_a_parked_sender_leaves_once_the_slice_is_done() -> None:
+    meter = Meter()
+    pace = Pace(4, cpu=lambda: meter.cpu, clock=lambda: meter.wall)
+    pace.limit = 1
+    done = threading.Event()
+    waiting = threading.Thread(target=pace.wait, args=(2, done))
+    waiting.start()
+    waiting.join(timeout=0.2)
+    assert waiting.is_alive()
+
+    done.set()
+    pace.release()
+    waiting.join(timeout=5)
+    assert not waiting.is_alive()
