@@ -232,6 +232,33 @@ def _timed_smtp_floor(notification: Notification, port: int) -> float:
 
 
 def _alternating(
+    table: TableClient,
+    mailbox: str,
+    organizer: str,
+    rounds: int,
+    sizes: Sequence[int],
+    methods: Sequence[NotificationMethod],
+    floor: Callable[[Notification], float],
+    transport: str,
+) -> list[FanOut]:
+    """Each N and method: `rounds` fresh notifications, the worker (`_timed_worker`) and
+    `floor` alternating which goes first, then the storage calls the delivery waits for
+    (`_timed_storage`)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="storage") as beside:
+        return _rounds(
+            mailbox,
+            organizer,
+            rounds,
+            sizes,
+            methods,
+            lambda item: _timed_worker(table, item),
+            floor,
+            transport,
+            lambda item: _timed_storage(table, item, beside),
+        )
+
+
+def _rounds(
     mailbox: str,
     organizer: str,
     rounds: int,
@@ -240,17 +267,14 @@ def _alternating(
     worker: Callable[[Notification], float],
     floor: Callable[[Notification], float],
     transport: str,
-    storage: Callable[[Notification], float] | None = None,
+    storage: Callable[[Notification], float],
 ) -> list[FanOut]:
-    """Each N and method: `rounds` fresh notifications, worker and floor alternating which
-    goes first, then (`storage`) the storage calls the delivery waits for."""
     suffix = "" if transport == "maildir" else transport
     for method in methods:
         warm = fanout_notification(mailbox, organizer, 3, f"warm{suffix}", method)
         worker(warm)
         floor(warm)
-        if storage is not None:
-            storage(warm)
+        storage(warm)
     results = []
     for size in sizes:
         for method in methods:
@@ -267,8 +291,7 @@ def _alternating(
                 else:
                     floor_ms.append(floor(item))
                     worker_ms.append(worker(item))
-                if storage is not None:
-                    storage_ms.append(storage(item))
+                storage_ms.append(storage(item))
             results.append(
                 FanOut(
                     size,
@@ -324,18 +347,16 @@ def measure_fanout(
     beside them). Needs MAIL_TRANSPORT=maildir and MAIL_MAILDIR=`maildir/worker` in the
     environment before the worker's adapters are first built."""
     floor_dir = maildir / "floor"
-    with ThreadPoolExecutor(1, thread_name_prefix="storage") as beside:
-        results = _alternating(
-            mailbox,
-            organizer,
-            rounds,
-            sizes,
-            methods,
-            lambda item: _timed_worker(table, item),
-            lambda item: _timed_floor(item, floor_dir),
-            "maildir",
-            lambda item: _timed_storage(table, item, beside),
-        )
+    results = _alternating(
+        table,
+        mailbox,
+        organizer,
+        rounds,
+        sizes,
+        methods,
+        lambda item: _timed_floor(item, floor_dir),
+        "maildir",
+    )
     _check_written(maildir, len(methods) * (3 + sum(size * rounds for size in sizes)))
     return results
 
@@ -401,7 +422,7 @@ def measure_fanout_smtp(
     server in this process, its floor one SMTP connection to that server sending the same
     messages built beforehand. The worker's earlier settings are back when it returns."""
     before = {name: os.environ.get(name) for name in _SMTP_SETTINGS}
-    with SmtpCounter() as server, ThreadPoolExecutor(1, thread_name_prefix="storage") as beside:
+    with SmtpCounter() as server:
         _worker_with(
             {
                 "MAIL_TRANSPORT": "smtp",
@@ -412,15 +433,14 @@ def measure_fanout_smtp(
         )
         try:
             results = _alternating(
+                table,
                 mailbox,
                 organizer,
                 rounds,
                 sizes,
                 methods,
-                lambda item: _timed_worker(table, item),
                 lambda item: _timed_smtp_floor(item, server.port),
                 "smtp",
-                lambda item: _timed_storage(table, item, beside),
             )
         finally:
             for name, value in before.items():
