@@ -92,8 +92,9 @@ from devtools.bench_throughput import (
 )
 from devtools.load import load
 from devtools.tokens import dev_auth_settings, ensure_dev_key, mint
-from shared.runtime.services import pooled_session
+from shared.runtime.services import HTTP_CONNECTIONS
 from shared.runtime.settings import Settings
+from shared.storage.http import storage_options
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_PACKAGES = ("function_app", "cancel", "notify", "shared")
@@ -421,18 +422,23 @@ def bench_tenant(count: int) -> dict[str, Any]:
     }
 
 
+def floor_options() -> dict[str, Any]:
+    """A floor's storage client sends as the app's do (`StorageTransport`, as many connections
+    kept), so a ratio is the app's own work over the SDK's, many callers at once finding the
+    same pools on both sides."""
+    return storage_options(HTTP_CONNECTIONS)
+
+
 class Floor:
-    """The same storage work as one cancel, with the raw SDK and nothing else; each client
-    keeps as many connections as the app's (`pooled_session`), so many callers at once find
-    the same pools on both sides."""
+    """The same storage work as one cancel, with the raw SDK and nothing else."""
 
     def __init__(self, connection: str, table: str, queue: str) -> None:
-        self.table = TableClient.from_connection_string(connection, table, session=pooled_session())
+        self.table = TableClient.from_connection_string(connection, table, **floor_options())
         self.queue = QueueClient.from_connection_string(
             connection,
             queue,
             message_encode_policy=TextBase64EncodePolicy(),
-            session=pooled_session(),
+            **floor_options(),
         )
         with contextlib.suppress(ResourceExistsError):
             self.queue.create_queue()
@@ -692,7 +698,9 @@ def run_fanout(
     os.environ.update(MAIL_TRANSPORT="maildir", MAIL_MAILDIR=str(mail_dir / "worker"))
     configured(FANOUT_TABLE)
     try:
-        with TableClient.from_connection_string(connection, FANOUT_TABLE) as table:
+        with TableClient.from_connection_string(
+            connection, FANOUT_TABLE, **floor_options()
+        ) as table:
             results = measure_fanout(table, USER_ID, UPN, mail_dir, rounds, methods=METHODS)
             results += measure_fanout_smtp(table, USER_ID, UPN, rounds)
         memory = measure_peak_memory(FANOUT_TABLE, USER_ID, UPN, mail_dir)
@@ -710,7 +718,7 @@ def run_growth(connection: str, dev_dir: Path, rounds: int) -> list[Growth]:
     tenant = {"users": bench_tenant(0)["users"], "events": [series_event(UPN)]}
     mailbox, master_id = load(tenant, Settings.from_env(os.environ)).events["bench-daily"]
     token = mint(key, subject_oid=USER_ID, lifetime_seconds=3600)
-    with TableClient.from_connection_string(connection, CALENDAR_TABLE) as table:
+    with TableClient.from_connection_string(connection, CALENDAR_TABLE, **floor_options()) as table:
         return measure_growth(table, mailbox, master_id, token, rounds)
 
 
@@ -723,7 +731,7 @@ def run_view(connection: str, dev_dir: Path, rounds: int) -> list[View]:
     loaded = load(view_tenant(), Settings.from_env(os.environ))
     mailbox = next(iter(loaded.events.values()))[0]
     token = mint(key, subject_oid=VIEW_USER_ID, lifetime_seconds=4 * 3600)
-    with TableClient.from_connection_string(connection, CALENDAR_TABLE) as table:
+    with TableClient.from_connection_string(connection, CALENDAR_TABLE, **floor_options()) as table:
         return measure_view(table, mailbox, token, rounds, WARMUP)
 
 

@@ -17,6 +17,8 @@ import azure.functions as func
 from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
+from shared.runtime.services import HTTP_CONNECTIONS
+from shared.storage.http import storage_options
 from shared.storage.queue import send_creating
 
 ATTENDEES = 3
@@ -62,9 +64,14 @@ class CreateFloor:
     the app's rows hold (the request's event as JSON, twice: event and notification)."""
 
     def __init__(self, connection: str, table: str, queue: str) -> None:
-        self.table = TableClient.from_connection_string(connection, table)
+        self.table = TableClient.from_connection_string(
+            connection, table, **storage_options(HTTP_CONNECTIONS)
+        )
         self.queue = QueueClient.from_connection_string(
-            connection, queue, message_encode_policy=TextBase64EncodePolicy()
+            connection,
+            queue,
+            message_encode_policy=TextBase64EncodePolicy(),
+            **storage_options(HTTP_CONNECTIONS),
         )
 
     def create(self, mailbox: str, number: int) -> str:

@@ -10,17 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
-
-from requests import Session
-from requests.adapters import HTTPAdapter
-from requests.sessions import merge_setting
-from requests.utils import get_environ_proxies
-from urllib3.util.retry import Retry
+from typing import TYPE_CHECKING
 
 from shared.identity.tokens import TokenValidator
 from shared.runtime.settings import MailSettings, mail_settings, max_dequeue_count, settings
+from shared.storage.http import storage_options
 from shared.storage.queue import StorageQueue, queue_client
 from shared.storage.tables import TableCalendars, TableDirectory
 
@@ -62,66 +56,16 @@ Azure, a TLS handshake) for each call beyond the tenth, threw it away afterwards
 "Connection pool is full" warning each time."""
 
 
-class StorageSession(Session):
-    """A requests session that reads the environment's proxy settings once per host.
-
-    requests asks the environment for every request (`get_environ_proxies`: each proxy
-    variable, and `no_proxy` matched against the host), which cost 0.7 ms of a storage call's
-    3.4 ms of Python time; the environment of a worker process does not change, so the answer
-    for a host is kept. Everything else is requests' own `merge_environment_settings`."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._environment: dict[tuple[str, str | None], dict[str, str]] = {}
-
-    def merge_environment_settings(
-        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> dict[str, Any]:
-        if not self.trust_env:
-            return super().merge_environment_settings(url, proxies, stream, verify, cert)
-        no_proxy = proxies.get("no_proxy") if proxies is not None else None
-        parts = urlsplit(url)
-        host = (f"{parts.scheme}://{parts.netloc}", no_proxy)
-        found = self._environment.get(host)
-        if found is None:
-            found = self._environment[host] = dict(get_environ_proxies(url, no_proxy=no_proxy))
-        if proxies is not None:
-            for key, value in found.items():
-                proxies.setdefault(key, value)
-        if verify is True or verify is None:
-            verify = (
-                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
-            )
-        return {
-            "proxies": merge_setting(proxies, self.proxies),
-            "stream": merge_setting(stream, self.stream),
-            "verify": merge_setting(verify, self.verify),
-            "cert": merge_setting(cert, self.cert),
-        }
-
-
-def pooled_session(connections: int = HTTP_CONNECTIONS) -> Session:
-    """A requests session for one storage client, as azure-core makes its own (no retries of
-    its own: the SDK's retry policy retries) but keeping up to `connections` per host, and
-    reading the environment's proxies once per host (`StorageSession`)."""
-    session = StorageSession()
-    adapter = HTTPAdapter(
-        pool_maxsize=connections,
-        max_retries=Retry(total=False, redirect=False, raise_on_status=False),
-    )
-    for prefix in ("http://", "https://"):
-        session.mount(prefix, adapter)
-    return session
-
-
 @cache
 def services() -> Services:
     """The HTTP functions' adapters. `AzureWebJobsStorage` is a connection string or identity
     settings (`shared/runtime/storage_connection.py`); an identity's token is got on the first
     storage call, not here. Each client keeps a pool of HTTP_CONNECTIONS connections."""
     config = settings()
-    tables = config.storage.table_service(**HTTP_STORAGE_POLICY, session=pooled_session())
-    queue = queue_client(config.storage, config.notification_queue, session=pooled_session())
+    tables = config.storage.table_service(
+        **storage_options(HTTP_CONNECTIONS, **HTTP_STORAGE_POLICY)
+    )
+    queue = queue_client(config.storage, config.notification_queue, HTTP_CONNECTIONS)
     return Services(
         directory=TableDirectory(
             tables.get_table_client(config.directory_table), config.directory_cache_seconds
@@ -154,12 +98,12 @@ def delivery_services() -> DeliveryServices:
 
     config, mail = settings(), mail_settings()
     # The SDK's patient default retries: nobody waits on the worker.
-    tables = config.storage.table_service(session=pooled_session())
+    tables = config.storage.table_service(**storage_options(HTTP_CONNECTIONS))
     calendar = tables.get_table_client(config.calendar_table)
     directory = TableDirectory(
         tables.get_table_client(config.directory_table), config.directory_cache_seconds
     )
-    queue = queue_client(config.storage, config.notification_queue, session=pooled_session())
+    queue = queue_client(config.storage, config.notification_queue, HTTP_CONNECTIONS)
     return DeliveryServices(
         outbox=TableOutbox(calendar),
         copies=TableAttendeeCopies(calendar, directory),

@@ -17,6 +17,7 @@ from azure.storage.queue import (
 )
 
 from shared.calendar.model import NotificationPointer
+from shared.storage.http import storage_options
 from shared.use_cases.ports import QueueUnavailable
 
 
@@ -27,13 +28,16 @@ class QueueConnection(Protocol):
     def queue(self, queue_name: str, **options: Any) -> QueueClient: ...
 
 
-def queue_client(connection: str | QueueConnection, name: str, **extra: Any) -> QueueClient:
+def queue_client(
+    connection: str | QueueConnection, name: str, connections: int | None = None, **extra: Any
+) -> QueueClient:
     """Base64 both ways (what the Functions queue trigger reads), and quick to give up.
 
     A cancel has committed its outbox row before the put, so a put that fails costs only
     latency until the sweeper re-sends: one retry after a second, not the SDK's minute.
-    `connection` is a connection string, or a connection that makes the client itself; `extra`
-    are further SDK options (the HTTP functions' client passes its `session`).
+    `connection` is a connection string, or a connection that makes the client itself; with
+    `connections`, its calls go through a `StorageTransport` keeping that many (the app's
+    clients); `extra` are further SDK options.
     """
     options: dict[str, Any] = {
         "message_encode_policy": TextBase64EncodePolicy(),
@@ -43,6 +47,8 @@ def queue_client(connection: str | QueueConnection, name: str, **extra: Any) -> 
         "read_timeout": 10,
         **extra,
     }
+    if connections is not None:
+        options = storage_options(connections, **options)
     if isinstance(connection, str):
         return QueueClient.from_connection_string(connection, name, **options)
     return connection.queue(name, **options)

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from requests import Session
 
-from shared.runtime import services
-from shared.runtime.services import StorageSession, pooled_session
+from shared.storage import http as services
+from shared.storage.http import StorageSession, pooled_session
 
 URLS = [
     "https://contoso.table.core.windows.net/Calendar(PartitionKey='a',RowKey='b')",
@@ -37,7 +37,7 @@ def test_the_settings_are_requests_own(
         assert settings(StorageSession(), url, verify=verify) == settings(
             Session(), url, verify=verify
         )
-    ours = pooled_session()
+    ours = pooled_session(32)
     assert [settings(ours, url, verify=verify) for _ in range(2)] == [
         settings(Session(), url, verify=verify)
     ] * 2
