@@ -127,10 +127,8 @@ def deliver(
         return Outcome.ALREADY_DELIVERED
     mark = Attempt(attempt, now())  # noted on the row when the attempt fails or ends it
     try:
-        # The messages' shared parts are made while the first slice is claimed.
-        notice = _made(Notice, entry.notification, aside=policy.concurrency > 1)
         run = _Run(pointer, entry, mark, outbox, transport, copies, policy, now)
-        progress = run.send_each(notice)
+        progress = run.send_each()
         if run.finished:
             return Outcome.DELIVERED
         delay = None if progress.failures else _still_held(pointer, progress, outbox, policy, now())
@@ -147,23 +145,6 @@ def deliver(
     rejected = _listed(progress.rejected) if progress.rejected else None
     outbox.finish(pointer, "delivered", rejected, entry, mark)
     return Outcome.DELIVERED
-
-
-def _made(make: Callable[[Notification], T], notification: Notification, aside: bool) -> Future[T]:
-    """`make(notification)` in a thread of its own (`aside`) while the caller goes on, or at
-    once in the caller's."""
-    if not aside:
-        return _Inline().submit(make, notification)
-    made: Future[T] = Future()
-
-    def run() -> None:
-        try:
-            made.set_result(make(notification))
-        except Exception as error:
-            made.set_exception(error)
-
-    threading.Thread(target=run, name="notice", daemon=True).start()
-    return made
 
 
 @dataclass(frozen=True)
@@ -342,8 +323,9 @@ class _Run:
         """Every recipient is done and the outbox row ended `delivered`: when every slice went
         well, the row is ended beside the last slice's end (two writes at once)."""
 
-    def send_each(self, notice: Future[Notice]) -> _Progress:
-        """Every slice still to do, claimed, sent to and ended in turn."""
+    def send_each(self) -> _Progress:
+        """Every slice still to do, claimed, sent to and ended in turn; the messages' shared
+        parts (`Notice`) made while the first slice is claimed."""
         everyone = recipients(self.notification)
         self.sessions = _Sessions(self.transport)
         self.pace = Pace(self.policy.concurrency)
@@ -356,8 +338,12 @@ class _Run:
         with workers, writer, ExitStack() as closing:
             closing.callback(self.sessions.close)
             starting = writer.submit(self._start, everyone)
+            # The claim's thread is let run until its request is out (it gives the interpreter
+            # back as it waits for the answer); then the parts are made here meanwhile, instead
+            # of taking turns with the claim's own Python from the start.
+            time.sleep(0)
             try:
-                self.notice = notice.result()
+                self.notice = Notice(self.notification)
             except Exception:
                 _, first = starting.result()
                 if first is not None:
