@@ -199,16 +199,20 @@ def url(path: str = "/t()", scheme: str = "http") -> str:
 
 
 def test_a_connection_the_server_closed_while_kept_is_not_used_again() -> None:
+    closed = threading.Semaphore(0)
+
     def once_then_close(connection: Any, number: int) -> None:
         read(connection)
         answer(connection, b'{"n": %d}' % number)
         connection.shutdown(socket.SHUT_RDWR)  # kept by the client, closed by the server
+        closed.release()
 
     transport = CountingTransport()
     with scripted(once_then_close) as seen:
         for method in ("GET", "POST", "GET"):
             response = transport.send(HttpRequest(method, url(), content=b"{}"))
             assert response.status_code == 200
+            assert closed.acquire(timeout=5)  # closed before the next call, not as it goes
 
     assert transport.made == 3
     assert [request.split(b" ")[0] for request in seen] == [b"GET", b"POST", b"GET"]
