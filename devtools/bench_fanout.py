@@ -310,7 +310,8 @@ def _timed_storage(table: TableClient, notification: Notification, beside: Execu
     N is, with the raw SDK and nothing else: the outbox row read (what to send), the first
     slice's row created (claimed before anything is sent), then that slice ended beside the
     row (after the last send). Under a notification id of its own; the rows are the ones the
-    worker writes for it (`outbox_row`, `slice_row`), made beforehand."""
+    worker writes for it (`outbox_row`, `slice_row`), made beforehand. `table` sends as the
+    worker's clients do (`./dev bench` gives it the app's `StorageTransport`)."""
     item = notification.model_copy(update={"id": f"{notification.id}.storage"})
     pointer = NotificationPointer(item.mailbox, item.id)
     table.create_entity(outbox_row(item))
