@@ -10,13 +10,14 @@ and only the sending is cheaper: 2.2-3.3 ms a call, half the Python.
 It sends what storage clients send: `azure.core.rest` requests with a body in memory, answered
 with a body read whole. A call it is not for goes through requests as before
 (`pooled_session`): a host the environment's proxy settings send through a proxy, a client
-certificate, a request of azure-core's older kind.
+certificate, a streamed body, a request of azure-core's older kind.
 
 - Connections are kept per host (scheme, host, port, trust), at most `connections` idle; one
   the server has closed meanwhile is found closed before it is used again and dropped.
-- Trust as requests has it: `connection_verify` (the client's or the call's; True by default)
-  True is the CA bundle `REQUESTS_CA_BUNDLE` or `CURL_CA_BUNDLE` names, else certifi's; a path
-  is a CA file (or directory); False verifies nothing.
+- Trust as requests has it: a call's `connection_verify` (True by default; a client's own
+  option goes only to azure-core's default transport) True is the CA bundle
+  `REQUESTS_CA_BUNDLE` or `CURL_CA_BUNDLE` names, else certifi's; a path is a CA file (or
+  directory); False verifies nothing.
 - Errors as azure-core's requests transport maps them, so the retry policy treats them alike:
   a connection that could not be made is a `ServiceRequestError` (its timeout
   `ServiceRequestTimeoutError`), one that failed after the request went a
