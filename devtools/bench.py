@@ -70,7 +70,13 @@ from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from devtools.azurite import AZURITE_VERSION, TOOLS, Azurite
 from devtools.bench_calendar_view import VIEW_USER_ID, View, measure_view, view_tenant
-from devtools.bench_create import CreateFloor, create_request, timed_create, timed_floor
+from devtools.bench_create import (
+    CreateFloor,
+    create_request,
+    floor_options,
+    timed_create,
+    timed_floor,
+)
 from devtools.bench_expansion import Growth, measure_growth, series_event
 from devtools.bench_fanout import (
     METHODS,
@@ -92,9 +98,7 @@ from devtools.bench_throughput import (
 )
 from devtools.load import load
 from devtools.tokens import dev_auth_settings, ensure_dev_key, mint
-from shared.runtime.services import HTTP_CONNECTIONS
 from shared.runtime.settings import Settings
-from shared.storage.http import storage_options
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_PACKAGES = ("function_app", "cancel", "notify", "shared")
@@ -420,13 +424,6 @@ def bench_tenant(count: int) -> dict[str, Any]:
         ],
         "events": events,
     }
-
-
-def floor_options() -> dict[str, Any]:
-    """A floor's storage client sends as the app's do (`StorageTransport`, as many connections
-    kept), so a ratio is the app's own work over the SDK's, many callers at once finding the
-    same pools on both sides."""
-    return storage_options(HTTP_CONNECTIONS)
 
 
 class Floor:

@@ -106,11 +106,8 @@ class StorageTransport(HttpTransport):  # type: ignore[type-arg]
 
     def close(self) -> None:
         with self._lock:
-            idle = [connection for kept in self._idle.values() for connection in kept]
-            self._idle.clear()
+            _close_idle(self._idle)
             fallback, self._fallback = self._fallback, None
-        for connection in idle:
-            connection.close()
         if fallback is not None:
             fallback.close()
 
